@@ -1,0 +1,152 @@
+"""Run a private MQTT broker: mosquitto with the project's config where the binary exists, else amqtt."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockers.errors import TransportError
+from provisioning import MOSQUITTO_CONF
+
+# Lines of the project's config that name machine-specific places; a local run supplies its own.
+_LOCAL_KEYS = ("listener", "persistence_location", "log_dest", "pid_file")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    """Block until something accepts TCP connections on host:port, or raise TransportError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise TransportError(f"process exited with status {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TransportError(f"nothing listens on {host}:{port} after {timeout:g}s")
+
+
+def render_mosquitto_config(template: str, *, host: str, port: int, data_dir: Path, log_file: Path) -> str:
+    """The project's mosquitto.conf with listener, persistence folder and log file made local."""
+    kept = [line for line in template.splitlines() if line.split(" ", 1)[0] not in _LOCAL_KEYS]
+    local = [
+        f"listener {port} {host}",
+        f"persistence_location {data_dir}/",
+        f"log_dest file {log_file}",
+    ]
+    return "\n".join(kept + ["", "# local run", *local]) + "\n"
+
+
+def render_amqtt_config(*, host: str, port: int) -> str:
+    """amqtt YAML equivalent of the listener part of our mosquitto config (demo fallback only)."""
+    return (
+        "listeners:\n"
+        "  default:\n"
+        "    type: tcp\n"
+        f"    bind: {host}:{port}\n"
+        "plugins:\n"
+        "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+        "    allow_anonymous: true\n"
+    )
+
+
+def broker_kind() -> str:
+    """Which broker to run: DK_BROKER (mosquitto|amqtt) when set, else mosquitto when on PATH."""
+    wanted = os.environ.get("DK_BROKER", "").strip().lower()
+    if wanted in ("mosquitto", "amqtt"):
+        return wanted
+    if wanted:
+        raise TransportError(f"DK_BROKER must be 'mosquitto' or 'amqtt', not {wanted!r}")
+    return "mosquitto" if mosquitto_binary() else "amqtt"
+
+
+def mosquitto_binary() -> str | None:
+    # Debian installs the broker in /usr/sbin, which is not on every user's PATH.
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+@dataclass
+class RunningBroker:
+    """A broker process we started; `kill` and `start` again simulate a crash and a restart."""
+
+    kind: str
+    host: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15.0) -> RunningBroker:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / f"{self.kind}.out", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        try:
+            wait_for_port(self.host, self.port, timeout, self.process)
+        except TransportError as exc:
+            self.kill()
+            raise TransportError(f"{self.kind} broker did not start: {exc}; see {self.workdir}") from exc
+        return self
+
+    def _command(self) -> list[str]:
+        if self.kind == "mosquitto":
+            binary = mosquitto_binary()
+            if binary is None:
+                raise TransportError("mosquitto is not installed")
+            conf = self.workdir / "mosquitto.conf"
+            data = self.workdir / "data"
+            data.mkdir(exist_ok=True)
+            conf.write_text(
+                render_mosquitto_config(
+                    MOSQUITTO_CONF.read_text(),
+                    host=self.host,
+                    port=self.port,
+                    data_dir=data,
+                    log_file=self.workdir / "mosquitto.log",
+                )
+            )
+            return [binary, "-c", str(conf)]
+        conf = self.workdir / "amqtt.yaml"
+        conf.write_text(render_amqtt_config(host=self.host, port=self.port))
+        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop gracefully (mosquitto saves its persistence file on SIGTERM)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM if self.kind == "mosquitto" else signal.SIGINT)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """kill -9: what a crash looks like."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_broker(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> RunningBroker:
+    """Start the preferred broker on `port` (a free one when None) with its files under `workdir`."""
+    broker = RunningBroker(kind=broker_kind(), host=host, port=port or free_port(host), workdir=workdir)
+    return broker.start()

@@ -1,0 +1,201 @@
+"""Payload types of every MQTT channel, versioned by the `v` field (schema version 1)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from lockers.layout import COMPARTMENT_ID_PATTERN, SENSOR_ID_PATTERN, Zone
+
+SCHEMA_VERSION = 1
+
+CompartmentId = Annotated[str, StringConstraints(pattern=COMPARTMENT_ID_PATTERN)]
+
+
+class Message(BaseModel):
+    """Base of all payloads: frozen, schema-versioned, tolerant of fields added by newer peers."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal[1] = SCHEMA_VERSION
+
+
+# --- dk/v1/{locker}/state -------------------------------------------------------------------------------
+
+
+class StateMessage(Message):
+    """Retained birth (`online`) and Last Will (`offline`) of an edge agent."""
+
+    state: Literal["online", "offline"]
+    agent: str | None = Field(None, max_length=40, description="agent version, in the birth message")
+
+
+# --- dk/v1/{locker}/telemetry ---------------------------------------------------------------------------
+
+
+class Quality(StrEnum):
+    """Whether a reading is a usable temperature, and if not, which fault the sensor showed."""
+
+    OK = "ok"
+    CRC_ERROR = "crc_error"
+    POWER_ON_RESET = "power_on_reset"  # DS18B20 reports 85.000 °C before its first conversion
+    CONVERSION_FAILED = "conversion_failed"  # 127.94 °C
+    DISCONNECTED = "disconnected"  # all-FF scratchpad (lost ground) or sensor file gone
+
+
+class Reading(Message):
+    """One temperature sample of one sensor."""
+
+    sensor: str = Field(pattern=SENSOR_ID_PATTERN)
+    zone: Zone
+    ts: AwareDatetime
+    celsius: float | None = Field(None, ge=-60, le=130)
+    quality: Quality = Quality.OK
+
+    @model_validator(mode="after")
+    def _value_matches_quality(self) -> Reading:
+        if (self.quality is Quality.OK) != (self.celsius is not None):
+            raise ValueError("a reading carries a temperature exactly when its quality is ok")
+        return self
+
+
+class Telemetry(Message):
+    """A batch of readings, sent every sampling interval."""
+
+    readings: list[Reading] = Field(min_length=1, max_length=2000)
+
+
+# --- dk/v1/{locker}/events ------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """What happened at the locker."""
+
+    UNLOCKED = "unlocked"  # lock relay pulsed for a compartment
+    DOOR_OPENED = "door_opened"
+    DOOR_CLOSED = "door_closed"
+    LOADED = "loaded"  # vendor drop-off finished: door opened and closed again
+    COLLECTED = "collected"  # pickup finished: door opened and closed again
+    CODE_REJECTED = "code_rejected"
+    TAMPER = "tamper"  # door opened while locked
+    SENSOR_FAULT = "sensor_fault"
+
+
+class Method(StrEnum):
+    """How an unlock was asked for."""
+
+    QR = "qr"
+    PIN = "pin"
+    VENDOR = "vendor"
+    REMOTE = "remote"
+
+
+class RejectReason(StrEnum):
+    """Why a code opened nothing; shown to the person at the locker and recorded upstream."""
+
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    WRONG_LOCKER = "wrong_locker"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    ALREADY_USED = "already_used"
+    REVOKED = "revoked"
+    WRONG_PIN = "wrong_pin"
+    NOTHING_TO_OPEN = "nothing_to_open"
+    KEYPAD_LOCKED = "keypad_locked"
+
+
+class Event(Message):
+    """One thing that happened, with a unique id (de-duplication) and a per-locker sequence number."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    seq: int = Field(ge=1)
+    ts: AwareDatetime
+    kind: EventKind
+    compartment: CompartmentId | None = None
+    order: str | None = Field(None, max_length=40)
+    vendor: str | None = Field(None, max_length=40)
+    code_id: str | None = Field(None, max_length=40)
+    method: Method | None = None
+    reason: RejectReason | None = None
+    detail: str | None = Field(None, max_length=300)
+
+
+# --- dk/v1/{locker}/desired -----------------------------------------------------------------------------
+
+
+class PickupGrant(Message):
+    """A ready order: its pickup code id, PIN hash and the compartments that code opens."""
+
+    order: str
+    code_id: str
+    pin_hash: str | None = None
+    compartments: list[CompartmentId] = Field(min_length=1)
+    expires_at: AwareDatetime
+
+
+class DropoffGrant(Message):
+    """Compartments a vendor may open to load its part of an order."""
+
+    order: str
+    vendor: str
+    compartments: list[CompartmentId] = Field(min_length=1)
+    until: AwareDatetime
+
+
+class EdgeSettings(Message):
+    """Behaviour the cloud configures per locker."""
+
+    unlock_pulse_s: float = Field(0.5, gt=0, le=10)
+    telemetry_interval_s: float = Field(30, gt=0, le=300)
+    pin_max_attempts: int = Field(5, ge=1, le=20)
+    pin_lockout_s: int = Field(300, ge=0, le=86400)
+
+
+class DesiredState(Message):
+    """The complete state the cloud wants a locker to hold; a higher version replaces a lower one."""
+
+    version: int = Field(ge=1)
+    issued_at: AwareDatetime
+    pin_salt: str = Field(pattern=r"^[0-9a-f]{32}$")
+    pickups: list[PickupGrant] = []
+    dropoffs: list[DropoffGrant] = []
+    revoked: list[str] = []
+    settings: EdgeSettings = EdgeSettings()
+
+
+# --- dk/v1/{locker}/reported ----------------------------------------------------------------------------
+
+
+class Reported(Message):
+    """What the locker has applied, and how its hardware looks."""
+
+    desired_version: int = Field(ge=0)
+    agent: str = Field(max_length=40)
+    doors: dict[CompartmentId, Literal["open", "closed"]] = {}
+    ts: AwareDatetime
+
+
+# --- dk/v1/{locker}/cmd and cmd/ack ---------------------------------------------------------------------
+
+
+class Command(Message):
+    """A remote action (unlock) with an expiry, so a late delivery does nothing."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    kind: Literal["unlock"]
+    compartments: list[CompartmentId] = Field(min_length=1)
+    expires_at: AwareDatetime
+    issued_by: str = Field(max_length=80)
+
+
+class CommandAck(Message):
+    """The locker's answer to a command."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    ok: bool
+    opened: list[CompartmentId] = []
+    detail: str = Field("", max_length=300)

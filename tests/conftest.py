@@ -1,0 +1,144 @@
+"""Shared fixtures: a private real broker, SQLite and PostgreSQL databases, and a guard that fails a test
+when an exception was swallowed in a callback thread (paho, gpiozero, our own workers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dorpskluis.broker import RunningBroker, broker_kind, free_port, mosquitto_binary, start_broker
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get("DK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+OUR_PACKAGES = ("cloud", "edge", "lockers", "sensors", "provisioning", "dorpskluis")
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose server is absent; in CI, where every server must be present, fail instead."""
+    if IN_CI:
+        pytest.fail(f"CI must provide this server: {reason}")
+    pytest.skip(reason)
+
+
+# --- swallowed callback errors --------------------------------------------------------------------------
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in OUR_PACKAGES and record.exc_info:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_swallowed_errors(request) -> Iterator[None]:
+    """Callbacks log and swallow their exceptions so a process survives; a test must not."""
+    collector = _ErrorCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    thread_errors: list[threading.ExceptHookArgs] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = thread_errors.append
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+        threading.excepthook = previous_hook
+    if request.node.get_closest_marker("allow_callback_errors"):
+        return
+    problems = [f"{r.name}: {r.getMessage()}" for r in collector.records]
+    problems += [f"thread {a.thread.name if a.thread else '?'}: {a.exc_type.__name__}: {a.exc_value}" for a in thread_errors]
+    if problems:
+        pytest.fail("exceptions swallowed in callbacks:\n" + "\n".join(problems))
+
+
+# --- broker ---------------------------------------------------------------------------------------------
+
+
+def _check_broker_available() -> None:
+    if IN_CI and broker_kind() == "mosquitto" and mosquitto_binary() is None:
+        pytest.fail("CI must provide the mosquitto binary")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory) -> Iterator[RunningBroker]:
+    """A private broker for the whole session: mosquitto with the project's config, else amqtt."""
+    _check_broker_available()
+    running = start_broker(tmp_path_factory.mktemp("broker"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path) -> Iterator[RunningBroker]:
+    """A broker for one test, free to be killed and restarted."""
+    _check_broker_available()
+    running = start_broker(tmp_path / "broker")
+    yield running
+    running.kill()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()
+
+
+# --- databases ------------------------------------------------------------------------------------------
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards, as a SQLAlchemy URL."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a pinned dependency
+        service_missing("psycopg is not installed")
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        admin = psycopg.connect(plain, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).strip()[:120]}")
+    schema = f"dk_test_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            sep = "&" if "?" in POSTGRES_URL else "?"
+            yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """Each test using this runs on embedded SQLite and on PostgreSQL (skipped, or failed in CI, if absent)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dorpskluis.sqlite'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """For tests of logic that does not depend on the database engine."""
+    return f"sqlite:///{tmp_path / 'dorpskluis.sqlite'}"
+
+
+@pytest.fixture
+def run_dir(monkeypatch) -> Iterator[Path]:
+    """A private runtime folder for control sockets, so tests never talk to a running demo.
+
+    Short and under /tmp: a Unix socket path must stay below 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="dk-run-"))
+    monkeypatch.setenv("DK_RUN_DIR", str(path))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
