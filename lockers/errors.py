@@ -24,3 +24,11 @@ class CodeRejected(DorpskluisError):
 
 class TransportError(DorpskluisError):
     """The MQTT broker could not be reached or refused us."""
+
+
+class ConfigError(DorpskluisError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class ControlError(DorpskluisError):
+    """The local control channel of a locker agent cannot be reached or answered nonsense."""

@@ -11,6 +11,7 @@ import functools
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -58,6 +59,13 @@ class Delivery:
         self._info = info
 
     def wait(self, timeout: float) -> bool:
+        if self._info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+            # Queued while offline: paho sends it after reconnecting but its public waiters raise on the
+            # NO_CONN return code, so watch the acknowledgement flag paho sets on PUBACK instead.
+            deadline = time.monotonic() + timeout
+            while not self._info._published and time.monotonic() < deadline:  # noqa: SLF001
+                time.sleep(0.02)
+            return self._info._published  # noqa: SLF001
         try:
             self._info.wait_for_publish(timeout)
         except (RuntimeError, ValueError):

@@ -15,17 +15,10 @@ from pathlib import Path
 import pytest
 
 from dorpskluis.broker import RunningBroker, broker_kind, free_port, mosquitto_binary, start_broker
+from tests.support import IN_CI, service_missing
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("DK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 OUR_PACKAGES = ("cloud", "edge", "lockers", "sensors", "provisioning", "dorpskluis")
-
-
-def service_missing(reason: str) -> None:
-    """Skip a test whose server is absent; in CI, where every server must be present, fail instead."""
-    if IN_CI:
-        pytest.fail(f"CI must provide this server: {reason}")
-    pytest.skip(reason)
 
 
 # --- swallowed callback errors --------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""`python -m cloud` serves the API with settings from DK_* variables; `python -m cloud init` creates key files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from lockers.errors import ConfigError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def serve() -> None:
+    import uvicorn
+
+    from cloud.app import create_app
+    from cloud.settings import Settings
+
+    settings = Settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")
+
+
+def init() -> None:
+    """Create the signing key and the resident link secret in data_dir when they do not exist yet."""
+    from cloud.keys import load_signing_key_file
+    from cloud.settings import Settings
+    from cloud.tokens import load_link_secret
+
+    settings = Settings()
+    signing = settings.resolved_signing_key_file()
+    links = settings.resolved_link_secret_file()
+    load_signing_key_file(signing, create=True)
+    load_link_secret(links, create=True)
+    print(f"signing key: {signing}\nresident link secret: {links}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a command (default `serve`); `argv` None means serve, whatever the process was started with."""
+    parser = argparse.ArgumentParser(prog="python -m cloud", description="The Dorpskluis cloud service.")
+    parser.add_argument("command", nargs="?", choices=["serve", "init"], default="serve")
+    args = parser.parse_args(argv or [])
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    try:
+        init() if args.command == "init" else serve()
+    except ConfigError as exc:
+        print(f"dorpskluis cloud: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,75 @@
+"""/api/v1/orders: create, list, show, cancel, and the pickup code."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.api.deps import CallerDep, OptionalCallerDep, RuntimeDep, SessionDep
+from cloud.errors import Unauthorized
+from cloud.lifecycle import OrderStatus
+from cloud.schemas import OrderCreate, OrderOut, PickupOut, error_responses
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an order and reserve its compartments",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def create_order(body: OrderCreate, caller: CallerDep, runtime: RuntimeDep) -> OrderOut:
+    """Best fit per part within its zone; all parts get a compartment or the order is refused with 409."""
+    return runtime.orders.create(caller, body)
+
+
+@router.get("", summary="List orders (a vendor sees its own)", responses=error_responses(401))
+def list_orders(
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    status: OrderStatus | None = None,
+    locker: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[OrderOut]:
+    return runtime.orders.list(session, caller, status=status, locker=locker, limit=limit)
+
+
+@router.get("/{order_id}", summary="An order with its full history", responses=error_responses(401, 403, 404))
+def get_order(order_id: str, caller: CallerDep, runtime: RuntimeDep, session: SessionDep) -> OrderOut:
+    return runtime.orders.get(session, caller, order_id)
+
+
+@router.get(
+    "/{order_id}/pickup",
+    summary="The pickup code (QR token and PIN) of a ready order",
+    responses=error_responses(401, 403, 404, 409),
+)
+def get_pickup(
+    order_id: str,
+    caller: OptionalCallerDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
+) -> PickupOut:
+    """For the order's vendor, an admin, or the resident through the link (`?token=`)."""
+    if caller is None and token is None:
+        raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
+    return runtime.pickups.show(session, order_id, caller, token)
+
+
+@router.post(
+    "/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409)
+)
+def cancel_order(order_id: str, caller: CallerDep, runtime: RuntimeDep) -> OrderOut:
+    """Frees the compartments and revokes the pickup code at the locker."""
+    return runtime.orders.cancel(caller, order_id)
+
+
+@router.delete(
+    "/{order_id}", summary="Cancel an order (same as POST …/cancel)", responses=error_responses(401, 403, 404, 409)
+)
+def delete_order(order_id: str, caller: CallerDep, runtime: RuntimeDep) -> OrderOut:
+    return runtime.orders.cancel(caller, order_id)

@@ -1,0 +1,44 @@
+"""The FastAPI application: routes, error mapping, and a lifespan that runs the cloud runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from cloud.api import lockers, orders, system, vendors
+from cloud.errors import install_error_handlers
+from cloud.runtime import open_runtime
+from cloud.settings import Settings, prepare_settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; settings are checked here, so a bad production config fails before serving (ConfigError)."""
+    settings = prepare_settings(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Start-up does blocking I/O (database, key files, MQTT); keep it off the event loop.
+        runtime = await run_in_threadpool(open_runtime, settings)
+        app.state.runtime = runtime
+        try:
+            await run_in_threadpool(runtime.start)
+            yield
+        finally:
+            await run_in_threadpool(runtime.close)
+
+    app = FastAPI(
+        title="Dorpskluis cloud",
+        summary="Orders, compartment assignment, pickup codes and locker monitoring for village lockers",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    install_error_handlers(app)
+    for module in (orders, vendors, lockers, system):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,256 @@
+"""Request and response bodies of the HTTP API (also what the services return)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, Size, Zone
+
+VENDOR_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+
+
+def _printable(text: str) -> str:
+    # Control characters (NUL above all: PostgreSQL cannot store it) have no place in names or ids.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+Printable = AfterValidator(_printable)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Printable]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()-]{6,39}$")]
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), Printable]
+
+
+class _Request(BaseModel):
+    # Unknown fields are refused so a typo ("partz") is reported instead of silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- orders ---------------------------------------------------------------------------------------------
+
+
+class ResidentIn(_Request):
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class PartIn(_Request):
+    zone: Zone
+    size: Size
+    vendor: Ref | None = Field(None, description="vendor id; defaults to the calling vendor, required for admins")
+
+
+class OrderCreate(_Request):
+    locker: Ref
+    resident: ResidentIn
+    parts: list[PartIn] = Field(min_length=1, max_length=12)
+    accessible: bool = Field(False, description="the resident needs low (wheelchair-reachable) compartments")
+
+
+class ResidentOut(BaseModel):
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class PartOut(BaseModel):
+    zone: Zone
+    size: Size
+    vendor: str
+    compartment: str | None
+    loaded_at: datetime | None
+    collected_at: datetime | None
+
+
+class TransitionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(alias="from")
+    to: str
+    at: datetime
+    cause: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    locker: str
+    status: str
+    accessible: bool
+    compartments: list[str]
+    parts: list[PartOut]
+    resident: ResidentOut
+    created_at: datetime
+    dropoff_until: datetime
+    pickup_deadline: datetime | None = Field(description="set when the order is ready: loading time + zone expiry")
+    history: list[TransitionOut]
+
+
+class PickupOut(BaseModel):
+    order: str
+    locker: str
+    compartments: list[str]
+    token: str = Field(description="signed pickup token; the QR codes encode exactly this text")
+    pin: str
+    qr_png: str = Field(description="data:image/png;base64,...")
+    qr_svg: str
+    expires_at: datetime
+    resident_url: str = Field(description="capability link for the resident (no login needed)")
+
+
+# --- vendors --------------------------------------------------------------------------------------------
+
+
+class VendorCreate(_Request):
+    id: Annotated[str, StringConstraints(pattern=VENDOR_ID_PATTERN)] | None = Field(
+        None, description="slug; derived from the name when absent"
+    )
+    name: Name
+    kind: Ref = "producer"
+    email: Email | None = None
+    api_key: Annotated[str, StringConstraints(min_length=8, max_length=200), Printable] | None = Field(
+        None, description="generated when absent"
+    )
+
+
+class VendorCodeOut(BaseModel):
+    token: str
+    code_id: str
+    expires_at: datetime
+    qr_png: str
+    qr_svg: str
+
+
+class DropoffOut(BaseModel):
+    order: str
+    locker: str
+    compartments: list[str]
+
+
+class VendorOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    email: str | None
+    code: VendorCodeOut
+    dropoffs: list[DropoffOut]
+
+
+class VendorCreated(VendorOut):
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class VendorSummary(BaseModel):
+    id: str
+    name: str
+    kind: str
+    email: str | None
+    created_at: datetime
+
+
+# --- lockers --------------------------------------------------------------------------------------------
+
+
+class LockerCreate(_Request):
+    id: Annotated[str, StringConstraints(pattern=LOCKER_ID_PATTERN)] = Field(
+        description="also the locker's MQTT username: lower case letters, digits and dashes"
+    )
+    name: Name
+    village: Name | None = None
+    layout: LockerLayout
+
+
+class ZoneOut(BaseModel):
+    zone: Zone
+    celsius: float | None
+    quality: str | None
+    ts: datetime | None
+
+
+class CompartmentOut(BaseModel):
+    id: str
+    zone: Zone
+    size: Size
+    accessible: bool
+    occupied: bool
+    order: str | None = Field(None, description="shown to admins and to the vendor of that order")
+    status: Literal["free", "reserved", "loaded", "ready", "expired"]
+    door: Literal["open", "closed", "unknown"]
+    celsius: float | None
+
+
+class LockerOut(BaseModel):
+    id: str
+    name: str
+    village: str | None
+    online: bool
+    last_seen: datetime | None
+    agent: str | None
+    desired_version: int
+    reported_version: int | None
+    zones: list[ZoneOut]
+    compartments: list[CompartmentOut]
+
+
+class EventOut(BaseModel):
+    """An event as the locker sent it (see docs/protocol.md, "Events"), plus when the cloud received it."""
+
+    id: str
+    seq: int
+    ts: datetime
+    kind: str
+    compartment: str | None = None
+    order: str | None = None
+    vendor: str | None = None
+    code_id: str | None = None
+    method: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    received_at: datetime
+
+
+class EventsOut(BaseModel):
+    locker: str
+    events: list[EventOut]
+
+
+# --- system ---------------------------------------------------------------------------------------------
+
+
+class PublicKeyOut(BaseModel):
+    kid: int
+    public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+    algorithm: Literal["Ed25519"]
+
+
+class KeysOut(BaseModel):
+    keys: list[PublicKeyOut]
+
+
+class IngestStatsOut(BaseModel):
+    received: int
+    processed: int
+    duplicates: int
+    inconsistent: int = Field(description="events stored but not applied (unknown order, unexpected state)")
+    dropped: int
+    dropped_by_reason: dict[str, int]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    mqtt_connected: bool
+    ingest: IngestStatsOut
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what went wrong, in a sentence a person understands")
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` entries for the error statuses a route can answer with."""
+    return {code: {"model": ErrorOut} for code in codes}

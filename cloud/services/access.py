@@ -1,0 +1,71 @@
+"""Who is calling (admin or vendor, from the X-API-Key) and what each may see."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.errors import Forbidden, Unauthorized
+from cloud.models import Order, Vendor
+from cloud.tokens import sha256_hex
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """The foundation operating the lockers."""
+
+    def describe(self) -> str:
+        return "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorCaller:
+    """A vendor (or its shop platform) using its own API key."""
+
+    id: str
+    name: str
+
+    def describe(self) -> str:
+        return f"vendor {self.id}"
+
+
+Caller = Admin | VendorCaller
+
+
+def resolve_caller(session: Session, admin_key: str, presented: str | None) -> Caller:
+    """The caller an API key belongs to, or Unauthorized."""
+    if not presented:
+        raise Unauthorized("send your API key in the X-API-Key header")
+    if hmac.compare_digest(presented.encode(), admin_key.encode()):
+        return Admin()
+    vendor = session.scalar(select(Vendor).where(Vendor.api_key_hash == sha256_hex(presented)))
+    if vendor is None:
+        raise Unauthorized("this API key is not known here")
+    return VendorCaller(id=vendor.id, name=vendor.name)
+
+
+def may_see_order(caller: Caller | None, order: Order) -> bool:
+    """Admins see every order; a vendor sees the orders it has a part in."""
+    if isinstance(caller, Admin):
+        return True
+    return isinstance(caller, VendorCaller) and caller.id in order.vendor_ids
+
+
+def require_order_access(caller: Caller, order: Order) -> None:
+    if not may_see_order(caller, order):
+        raise Forbidden(f"order {order.id} belongs to other vendors")
+
+
+def require_admin(caller: Caller) -> Admin:
+    if not isinstance(caller, Admin):
+        raise Forbidden("only the foundation's admin key may do this")
+    return caller
+
+
+def require_vendor(caller: Caller) -> VendorCaller:
+    if not isinstance(caller, VendorCaller):
+        raise Forbidden("this is for vendors: use a vendor's API key")
+    return caller

@@ -1,0 +1,127 @@
+"""The desired state of a locker: built from the database, versioned, published retained after commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cloud.db import Database, utcnow
+from cloud.errors import NotFound
+from cloud.lifecycle import OrderStatus
+from cloud.models import Locker, Order
+from lockers.errors import TransportError
+from lockers.protocol.messages import DesiredState, DropoffGrant, PickupGrant
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Where desired states go (the MQTT bridge)."""
+
+    def publish_desired(self, locker_id: str, state: DesiredState) -> None: ...
+
+
+def build_desired(session: Session, locker: Locker, version: int, now: datetime) -> DesiredState:
+    """Everything `locker` must know: pending drop-offs, ready pickups, revoked codes, its PIN salt."""
+    orders = session.scalars(
+        select(Order)
+        .where(Order.locker_id == locker.id, Order.status.in_([OrderStatus.ASSIGNED, OrderStatus.READY]))
+        .order_by(Order.created_at, Order.id)
+    ).all()
+    dropoffs: list[DropoffGrant] = []
+    pickups: list[PickupGrant] = []
+    for order in orders:
+        if order.status == OrderStatus.ASSIGNED:
+            waiting: dict[str, list[str]] = defaultdict(list)
+            for part in order.parts:
+                if part.loaded_at is None and part.compartment_id:
+                    waiting[part.vendor_id].append(part.compartment_id)
+            dropoffs += [
+                DropoffGrant(order=order.id, vendor=vendor, compartments=sorted(ids), until=order.dropoff_until)
+                for vendor, ids in sorted(waiting.items())
+            ]
+        elif order.code_id and order.pickup_deadline:
+            pickups.append(
+                PickupGrant(
+                    order=order.id,
+                    code_id=order.code_id,
+                    pin_hash=order.pin_hash,
+                    compartments=order.compartment_ids,
+                    expires_at=order.pickup_deadline,
+                )
+            )
+    # Only codes that could still be used need revoking: the edge rejects expired codes by itself.
+    revoked = session.scalars(
+        select(Order.code_id)
+        .where(
+            Order.locker_id == locker.id,
+            Order.status == OrderStatus.CANCELLED,
+            Order.code_id.is_not(None),
+            Order.pickup_deadline > now,
+        )
+        .order_by(Order.code_id)
+    ).all()
+    return DesiredState(
+        version=version,
+        issued_at=now,
+        pin_salt=locker.pin_salt,
+        pickups=pickups,
+        dropoffs=dropoffs,
+        revoked=list(revoked),
+    )
+
+
+class DesiredStates:
+    """Publishes desired states; one lock per locker so versions reach the broker in increasing order."""
+
+    def __init__(self, db: Database, publisher: Publisher) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, locker_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[locker_id]
+
+    def publish(self, locker_id: str) -> DesiredState:
+        """Bump the locker's version, build its state, commit, then publish it retained at QoS 1.
+
+        Never call this inside an open write transaction: it takes its own."""
+        with self._lock(locker_id):
+            with self._db.write() as session:
+                version = session.execute(
+                    update(Locker)
+                    .where(Locker.id == locker_id)
+                    .values(desired_version=Locker.desired_version + 1)
+                    .returning(Locker.desired_version)
+                ).scalar_one_or_none()
+                if version is None:
+                    raise NotFound(f"no locker {locker_id!r}")
+                locker = session.get(Locker, locker_id, populate_existing=True)
+                state = build_desired(session, locker, version, utcnow())
+            try:
+                self._publisher.publish_desired(locker_id, state)
+            except TransportError as exc:
+                # Committed already; the next change or restart publishes a newer version anyway.
+                log.warning("desired state v%d of %s not published: %s", state.version, locker_id, exc)
+                return state
+        log.info(
+            "desired state v%d of %s: %d drop-off(s), %d pickup(s), %d revoked",
+            state.version, locker_id, len(state.dropoffs), len(state.pickups), len(state.revoked),
+        )
+        return state
+
+    def publish_all(self) -> int:
+        """Republish every locker's state (at start-up: the broker may have lost its retained copies)."""
+        with self._db.read() as session:
+            ids = session.scalars(select(Locker.id).order_by(Locker.id)).all()
+        for locker_id in ids:
+            self.publish(locker_id)
+        return len(ids)

@@ -1,0 +1,171 @@
+"""Orders: create and assign in one transaction, look up, list and cancel."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from cloud.assignment import PartNeed, Slot, assign
+from cloud.db import Database, utcnow
+from cloud.errors import Forbidden, InvalidRequest, NotFound
+from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
+from cloud.models import Locker, Order, OrderPart, Vendor
+from cloud.schemas import OrderCreate, OrderOut
+from cloud.services import history, views
+from cloud.services.access import Admin, Caller, VendorCaller, require_order_access
+from cloud.services.desired import DesiredStates
+from cloud.settings import Settings
+from cloud.tokens import ResidentLinks, is_order_id, new_order_id, normalize_order_id
+from lockers.layout import Size, Zone, is_locker_id
+
+log = logging.getLogger(__name__)
+
+
+def occupied_compartments(session: Session, locker_id: str) -> set[str]:
+    """Compartments held by an order that is assigned, loaded, ready or expired."""
+    rows = session.scalars(
+        select(OrderPart.compartment_id)
+        .join(Order, Order.id == OrderPart.order_id)
+        .where(
+            Order.locker_id == locker_id,
+            Order.status.in_(HOLDS_COMPARTMENTS),
+            OrderPart.compartment_id.is_not(None),
+        )
+    )
+    return set(rows)
+
+
+def find_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
+    """The order with this id (as people type it), or NotFound; ill-formed ids never reach the database."""
+    normalized = normalize_order_id(order_id)
+    order = session.get(Order, normalized, with_for_update=lock) if is_order_id(normalized) else None
+    if order is None:
+        raise NotFound(f"no order {order_id!r}")
+    return order
+
+
+def slots_of(locker: Locker) -> list[Slot]:
+    return [Slot(c.id, Zone(c.zone), Size(c.size), c.accessible) for c in locker.compartments]
+
+
+class Orders:
+    """The order use cases behind /api/v1/orders."""
+
+    def __init__(self, db: Database, settings: Settings, links: ResidentLinks, desired: DesiredStates) -> None:
+        self._db = db
+        self._settings = settings
+        self._links = links
+        self._desired = desired
+
+    def create(self, caller: Caller, request: OrderCreate) -> OrderOut:
+        """Create the order and reserve its compartments, all or nothing; then publish the locker's state."""
+        with self._db.write() as session:
+            # Serialise assignment per locker: PostgreSQL locks the row, SQLite's writer lock already does.
+            locker = session.get(Locker, request.locker, with_for_update=True) if is_locker_id(request.locker) else None
+            if locker is None:
+                raise NotFound(f"no locker {request.locker!r}")
+            vendors = self._part_vendors(session, caller, request)
+            needs = [PartNeed(part.zone, part.size) for part in request.parts]
+            chosen = assign(
+                needs,
+                slots_of(locker),
+                occupied_compartments(session, locker.id),
+                locker=locker.id,
+                accessible=request.accessible,
+            )
+            now = utcnow()
+            order = Order(
+                id=self._unused_order_id(session),
+                locker_id=locker.id,
+                resident_name=request.resident.name,
+                resident_email=request.resident.email,
+                resident_phone=request.resident.phone,
+                accessible=request.accessible,
+                created_at=now,
+                dropoff_until=now + timedelta(hours=self._settings.dropoff_window_hours),
+            )
+            order.resident_token_hash = self._links.token_hash(order.id)
+            order.parts = [
+                OrderPart(position=i, zone=part.zone.value, size=part.size.value, vendor_id=vendor, compartment_id=cid)
+                for i, (part, vendor, cid) in enumerate(zip(request.parts, vendors, chosen, strict=True))
+            ]
+            history.start(order, now, f"created by {caller.describe()} via the API")
+            reserved = ", ".join(sorted(chosen))
+            history.move(order, OrderStatus.ASSIGNED, now, f"compartments {reserved} reserved by best fit")
+            session.add(order)
+            session.flush()
+            result = views.order_out(order)
+        log.info("order %s at %s assigned %s", result.id, result.locker, ", ".join(result.compartments))
+        self._desired.publish(result.locker)
+        return result
+
+    def _part_vendors(self, session: Session, caller: Caller, request: OrderCreate) -> list[str]:
+        """The vendor of each part; vendors may only add parts of their own, admins must name them."""
+        vendors: list[str] = []
+        for index, part in enumerate(request.parts):
+            where = f"parts.{index}.vendor"
+            if isinstance(caller, VendorCaller):
+                if part.vendor not in (None, caller.id):
+                    raise Forbidden(
+                        f"{where}: vendor {caller.id} can only order parts of its own, not of {part.vendor!r}"
+                    )
+                vendors.append(caller.id)
+                continue
+            if part.vendor is None:
+                raise InvalidRequest(f"{where}: an admin must name the vendor of every part")
+            if session.get(Vendor, part.vendor) is None:
+                raise InvalidRequest(f"{where}: no vendor {part.vendor!r}")
+            vendors.append(part.vendor)
+        return vendors
+
+    @staticmethod
+    def _unused_order_id(session: Session) -> str:
+        while True:
+            candidate = new_order_id()
+            if session.get(Order, candidate) is None:
+                return candidate
+
+    def get(self, session: Session, caller: Caller, order_id: str) -> OrderOut:
+        return views.order_out(self._visible(session, caller, order_id))
+
+    @staticmethod
+    def _visible(session: Session, caller: Caller, order_id: str, *, lock: bool = False) -> Order:
+        order = find_order(session, order_id, lock=lock)
+        require_order_access(caller, order)
+        return order
+
+    def list(
+        self,
+        session: Session,
+        caller: Caller,
+        *,
+        status: OrderStatus | None = None,
+        locker: str | None = None,
+        limit: int = 100,
+    ) -> list[OrderOut]:
+        """Newest first; a vendor sees the orders it has a part in, an admin sees all."""
+        query = select(Order).order_by(Order.created_at.desc(), Order.id).limit(limit)
+        if status is not None:
+            query = query.where(Order.status == status.value)
+        if locker is not None:
+            if not is_locker_id(locker):
+                return []
+            query = query.where(Order.locker_id == locker)
+        if not isinstance(caller, Admin):
+            query = query.where(
+                exists().where(OrderPart.order_id == Order.id, OrderPart.vendor_id == caller.id)
+            )
+        return [views.order_out(order) for order in session.scalars(query)]
+
+    def cancel(self, caller: Caller, order_id: str) -> OrderOut:
+        """Cancel an order that is not yet collected; its compartments are freed and its code revoked."""
+        with self._db.write() as session:
+            order = self._visible(session, caller, order_id, lock=True)
+            history.move(order, OrderStatus.CANCELLED, utcnow(), f"cancelled by {caller.describe()} via the API")
+            session.flush()
+            result = views.order_out(order)
+        self._desired.publish(result.locker)
+        return result

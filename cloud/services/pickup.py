@@ -1,0 +1,106 @@
+"""Pickup codes: issuing the signed token and PIN when an order is loaded, and showing them to those allowed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.errors import Conflict, Forbidden
+from cloud.keys import KeyRing
+from cloud.lifecycle import OrderStatus
+from cloud.models import Locker, Order
+from cloud.schemas import PickupOut
+from cloud.services import history, views
+from cloud.services.access import Caller, may_see_order
+from cloud.services.orders import find_order
+from cloud.settings import Settings
+from cloud.tokens import ResidentLinks, same_secret
+from lockers.codes import hash_pin, issue_token, new_pin, pickup_claims
+from lockers.layout import Zone
+
+# A locker's clock may run a little behind ours; a code must already work when the resident arrives.
+CLOCK_SKEW = timedelta(minutes=5)
+_PIN_HOLDERS = (OrderStatus.LOADED, OrderStatus.READY, OrderStatus.EXPIRED)
+
+
+class Pickups:
+    """Issues pickup codes and hands them to the vendor, an admin or the resident's link."""
+
+    def __init__(self, settings: Settings, keys: KeyRing, links: ResidentLinks) -> None:
+        self._settings = settings
+        self._keys = keys
+        self._links = links
+
+    def deadline(self, order: Order) -> datetime:
+        """When the goods must be collected: each part's loading time plus its zone's expiry, earliest wins."""
+        return min(
+            part.loaded_at + timedelta(hours=self._settings.expiry_hours(Zone(part.zone)))
+            for part in order.parts
+            if part.loaded_at is not None
+        )
+
+    def issue(self, session: Session, order: Order, locker: Locker, now: datetime) -> None:
+        """Sign a pickup token, draw a PIN unique at the locker, and move the loaded order to `ready`."""
+        not_before = now - CLOCK_SKEW
+        claims = pickup_claims(
+            key_id=self._keys.key_id,
+            locker=locker.id,
+            order=order.id,
+            compartments=order.compartment_ids,
+            not_before=not_before,
+            valid_for=self.deadline(order) - not_before,
+        )
+        taken = session.scalars(
+            select(Order.pin).where(
+                Order.locker_id == locker.id, Order.status.in_(_PIN_HOLDERS), Order.pin.is_not(None)
+            )
+        ).all()
+        pin = new_pin(set(taken))
+        order.code_id = claims.code_id
+        order.code_token = issue_token(claims, self._keys.private_key)
+        order.pin = pin
+        order.pin_hash = hash_pin(pin, locker.pin_salt)
+        order.code_issued_at = now
+        order.pickup_deadline = claims.expires_at
+        history.move(
+            order,
+            OrderStatus.READY,
+            now,
+            f"pickup code {claims.code_id} issued; resident not notified: no notification channel is configured",
+        )
+
+    def resident_url(self, order_id: str) -> str:
+        return views.resident_url(self._settings.public_url, order_id, self._links.token(order_id))
+
+    def show(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> PickupOut:
+        """The pickup code of a ready order for its vendor, an admin, or whoever holds the resident link."""
+        order = find_order(session, order_id)
+        if token is not None:
+            if not same_secret(token, order.resident_token_hash):
+                raise Forbidden(f"this link is not valid for order {order.id}")
+        elif not may_see_order(caller, order):
+            raise Forbidden(f"order {order.id} belongs to other vendors")
+        _require_ready(order)
+        return views.pickup_out(order, self.resident_url(order.id))
+
+
+def _require_ready(order: Order) -> None:
+    status = OrderStatus(order.status)
+    if status is OrderStatus.READY:
+        return
+    reasons = {
+        OrderStatus.CREATED: "the pickup code is issued once the vendor has loaded it",
+        OrderStatus.ASSIGNED: "the pickup code is issued once the vendor has loaded it",
+        OrderStatus.LOADED: "its pickup code is being issued; try again in a moment",
+        OrderStatus.COLLECTED: "it has already been picked up",
+        OrderStatus.EXPIRED: f"it was not collected before {_when(order.pickup_deadline)}",
+        OrderStatus.RETURNED: "it was not collected in time and went back to the vendor",
+        OrderStatus.CANCELLED: "it was cancelled, so there is nothing to collect",
+    }
+    raise Conflict(f"order {order.id} is {status}: {reasons[status]}")
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "its deadline"

@@ -1,0 +1,94 @@
+"""Turning rows into the API's response bodies."""
+
+from __future__ import annotations
+
+from cloud import qr
+from cloud.errors import Conflict
+from cloud.models import EdgeEvent, Order, Vendor
+from cloud.schemas import (
+    EventOut,
+    OrderOut,
+    PartOut,
+    PickupOut,
+    ResidentOut,
+    TransitionOut,
+    VendorCodeOut,
+    VendorSummary,
+)
+from lockers.layout import Size, Zone
+
+
+def order_out(order: Order) -> OrderOut:
+    return OrderOut(
+        id=order.id,
+        locker=order.locker_id,
+        status=order.status,
+        accessible=order.accessible,
+        compartments=[part.compartment_id for part in order.parts if part.compartment_id],
+        parts=[
+            PartOut(
+                zone=Zone(part.zone),
+                size=Size(part.size),
+                vendor=part.vendor_id,
+                compartment=part.compartment_id,
+                loaded_at=part.loaded_at,
+                collected_at=part.collected_at,
+            )
+            for part in order.parts
+        ],
+        resident=ResidentOut(name=order.resident_name, email=order.resident_email, phone=order.resident_phone),
+        created_at=order.created_at,
+        dropoff_until=order.dropoff_until,
+        pickup_deadline=order.pickup_deadline,
+        history=[
+            TransitionOut(from_=t.from_status, to=t.to_status, at=t.at, cause=t.cause) for t in order.transitions
+        ],
+    )
+
+
+def resident_url(public_url: str, order_id: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/api/v1/orders/{order_id}/pickup?token={token}"
+
+
+def pickup_out(order: Order, url: str) -> PickupOut:
+    """The pickup code of a ready order, with both QR renderings of its token."""
+    if not (order.code_token and order.pin and order.pickup_deadline):
+        raise Conflict(f"order {order.id} has no pickup code yet")
+    return PickupOut(
+        order=order.id,
+        locker=order.locker_id,
+        compartments=order.compartment_ids,
+        token=order.code_token,
+        pin=order.pin,
+        qr_png=qr.png_data_url(order.code_token),
+        qr_svg=qr.svg(order.code_token),
+        expires_at=order.pickup_deadline,
+        resident_url=url,
+    )
+
+
+def vendor_code_out(vendor: Vendor) -> VendorCodeOut:
+    return VendorCodeOut(
+        token=vendor.code_token,
+        code_id=vendor.code_id,
+        expires_at=vendor.code_expires_at,
+        qr_png=qr.png_data_url(vendor.code_token),
+        qr_svg=qr.svg(vendor.code_token),
+    )
+
+
+def vendor_summary(vendor: Vendor) -> VendorSummary:
+    return VendorSummary(
+        id=vendor.id, name=vendor.name, kind=vendor.kind, email=vendor.email, created_at=vendor.created_at
+    )
+
+
+def event_out(event: EdgeEvent) -> EventOut:
+    # Fields a newer edge added that this version does not know are kept in the row, not shown here.
+    known = {name: value for name, value in event.fields.items() if name in _EVENT_FIELDS}
+    return EventOut(
+        id=event.event_id, seq=event.seq, ts=event.ts, kind=event.kind, received_at=event.received_at, **known
+    )
+
+
+_EVENT_FIELDS = frozenset(EventOut.model_fields) - {"id", "seq", "ts", "kind", "received_at"}

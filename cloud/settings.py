@@ -1,0 +1,140 @@
+"""Typed configuration of the cloud service, read from `DK_*` environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lockers.errors import ConfigError
+from lockers.layout import Zone
+
+log = logging.getLogger(__name__)
+
+MIN_ADMIN_KEY_CHARS = 24
+# Words of placeholder keys in examples and compose files; a production deployment must never run with them.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace-me", "example", "default", "password")
+
+
+class Settings(BaseSettings):
+    """Everything the cloud service needs to know about its site; see docs for each `DK_*` variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DK_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in data_dir")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str = "dk-cloud"
+
+    admin_key: SecretStr | None = None
+    signing_key_file: Path | None = Field(None, description="Ed25519 private key (PEM); default data_dir")
+    link_secret_file: Path | None = Field(None, description="secret for resident links; default data_dir")
+
+    public_url: str = "http://127.0.0.1:8000"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+
+    expiry_hours_chilled: float = Field(24, gt=0, le=24 * 14)
+    expiry_hours_frozen: float = Field(24, gt=0, le=24 * 14)
+    expiry_hours_ambient: float = Field(48, gt=0, le=24 * 14)
+    dropoff_window_hours: float = Field(24, gt=0, le=24 * 14, description="how long a vendor may load")
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def expiry_hours(self, zone: Zone) -> float:
+        """How long goods of `zone` may wait in the locker after loading."""
+        return {
+            Zone.CHILLED: self.expiry_hours_chilled,
+            Zone.FROZEN: self.expiry_hours_frozen,
+            Zone.AMBIENT: self.expiry_hours_ambient,
+        }[zone]
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'dorpskluis.sqlite'}"
+
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.data_dir / "signing-key.pem"
+
+    def resolved_link_secret_file(self) -> Path:
+        return self.link_secret_file or self.data_dir / "link-secret"
+
+    def admin_key_value(self) -> str:
+        if self.admin_key is None:
+            raise ConfigError("no admin key configured; call prepare_settings first")
+        return self.admin_key.get_secret_value()
+
+
+def prepare_settings(settings: Settings) -> Settings:
+    """Check the settings for the environment and fill in development defaults; raise ConfigError."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_sqlite_folder(settings.resolved_database_url())
+    if settings.production:
+        _check_production(settings)
+        return settings
+    if settings.admin_key is None:
+        return settings.model_copy(update={"admin_key": SecretStr(_development_admin_key(settings.data_dir))})
+    return settings
+
+
+def _check_production(settings: Settings) -> None:
+    key = settings.admin_key.get_secret_value() if settings.admin_key else ""
+    if not key:
+        raise ConfigError(
+            f"DK_ADMIN_KEY is required in production: set it to a random string of at least "
+            f"{MIN_ADMIN_KEY_CHARS} characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    if len(key) < MIN_ADMIN_KEY_CHARS:
+        raise ConfigError(
+            f"DK_ADMIN_KEY is {len(key)} characters long; production needs at least {MIN_ADMIN_KEY_CHARS}"
+        )
+    if any(word in key.lower() for word in PLACEHOLDER_WORDS) or len(set(key)) < 8:
+        raise ConfigError("DK_ADMIN_KEY looks like a placeholder; choose a random one for production")
+    for what, path in (
+        ("signing key", settings.resolved_signing_key_file()),
+        ("resident link secret", settings.resolved_link_secret_file()),
+    ):
+        if not path.is_file():
+            raise ConfigError(
+                f"the {what} file {path} does not exist; production never generates it on the fly "
+                f"(create it once with `python -m cloud init`)"
+            )
+
+
+def _development_admin_key(data_dir: Path) -> str:
+    """A generated admin key kept in data_dir, so a development site keeps the same key across restarts."""
+    path = data_dir / "admin-key"
+    if path.is_file():
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            log.info("development admin key read from %s", path)
+            return key
+    key = secrets.token_urlsafe(32)
+    write_private_file(path, key + "\n")
+    log.warning("no DK_ADMIN_KEY set: generated development admin key %s (saved in %s)", key, path)
+    return key
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create `path` readable only by its owner (secrets must never be world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        Path(url[len(prefix):].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)

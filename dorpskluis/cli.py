@@ -1,0 +1,158 @@
+"""The `dorpskluis` command: demo, simulated-locker controls, and the long-running services."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from lockers.errors import DorpskluisError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Dorpskluis: village pickup lockers.")
+sim_app = typer.Typer(no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors).")
+edge_app = typer.Typer(no_args_is_help=True, help="The locker's edge agent.")
+cloud_app = typer.Typer(no_args_is_help=True, help="The cloud service.")
+app.add_typer(sim_app, name="sim")
+app.add_typer(edge_app, name="edge")
+app.add_typer(cloud_app, name="cloud")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[red]{message}[/red]")
+    return typer.Exit(code)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port of the cloud service.")] = 8000,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Create demo orders and load some.")] = True,
+    vendor_key: Annotated[str | None, typer.Option(help="API key of the demo vendor (random when omitted).")] = None,
+    speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Simulated time runs this many times faster.")] = 1.0,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database and logs (wiped at start).")] = Path(
+        "data/demo"
+    ),
+) -> None:
+    """Run broker, cloud and the simulated locker demo-1 locally until Ctrl-C."""
+    from dorpskluis.demo import DemoOptions, run_demo
+
+    try:
+        run_demo(DemoOptions(port=port, seed=seed, vendor_key=vendor_key, speed=speed, data_dir=data_dir), console)
+    except DorpskluisError as exc:
+        raise _fail(f"demo stopped: {exc}", 1) from None
+
+
+# --- sim ------------------------------------------------------------------------------------------------
+
+
+class DoorAction(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+def _control(locker: str, payload: dict) -> dict:
+    from edge.control import request
+
+    try:
+        return request(locker, payload)
+    except DorpskluisError as exc:
+        raise _fail(str(exc)) from None
+
+
+@sim_app.command("scan")
+def sim_scan(
+    locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")],
+    code: Annotated[str, typer.Argument(help="A QR token, a vendor code or a 6-digit PIN.")],
+) -> None:
+    """Type CODE into the locker's scanner/keypad; exit 0 only when something opened."""
+    answer = _control(locker, {"cmd": "scan", "code": code.strip()})
+    if answer.get("ok"):
+        opened = ", ".join(answer.get("opened", []))
+        console.print(f"[green]Opened {opened}.[/green] {answer.get('message', '')}".rstrip())
+        return
+    reason = answer.get("reason")
+    console.print(f"[red]Refused:[/red] {answer.get('message', 'nothing opened')}" + (f" ({reason})" if reason else ""))
+    raise typer.Exit(1)
+
+
+@sim_app.command("door")
+def sim_door(
+    locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")],
+    compartment: Annotated[str, typer.Argument(help="Compartment id, e.g. B3.")],
+    action: Annotated[DoorAction, typer.Argument(help="open or close")],
+) -> None:
+    """Open or close a simulated compartment door."""
+    answer = _control(locker, {"cmd": "door", "compartment": compartment.upper(), "action": action.value})
+    console.print(answer.get("message", ""))
+    if not answer.get("ok"):
+        raise typer.Exit(1)
+
+
+@sim_app.command("status")
+def sim_status(locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")]) -> None:
+    """Show the running locker's doors, connection and desired-state version."""
+    console.print_json(json.dumps(_control(locker, {"cmd": "status"})))
+
+
+# --- services -------------------------------------------------------------------------------------------
+
+
+@edge_app.command("run")
+def edge_run(
+    config: Annotated[Path, typer.Option(help="The locker's edge.toml.")],
+    simulate: Annotated[bool, typer.Option(help="Simulated pins, doors and fridge instead of the Pi's.")] = False,
+    speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Simulated time factor (with --simulate).")] = 1.0,
+) -> None:
+    """Run the edge agent until SIGTERM or Ctrl-C."""
+    from edge.config import load_edge_config
+
+    try:
+        loaded = load_edge_config(config)
+        if simulate:
+            from edge.sim import run_simulated
+
+            run_simulated(loaded, speed=speed)
+        else:
+            from edge.main import run
+
+            run(loaded)
+    except DorpskluisError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@cloud_app.command("serve")
+def cloud_serve() -> None:
+    """Run the cloud service with settings from DK_* environment variables."""
+    from cloud.__main__ import main
+
+    main()
+
+
+@app.command("broker")
+def broker(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 1883,
+    workdir: Annotated[Path, typer.Option(help="Config, persistence and log folder.")] = Path("data/broker"),
+) -> None:
+    """Run a local broker with the project's mosquitto.conf (amqtt when mosquitto is absent)."""
+    from dorpskluis.broker import start_broker
+    from dorpskluis.procs import wait_for_stop
+
+    try:
+        running = start_broker(workdir, port=port)
+    except DorpskluisError as exc:
+        raise _fail(str(exc), 1) from None
+    console.print(f"{running.kind} listening on {running.host}:{running.port}; Ctrl-C stops it")
+    try:
+        wait_for_stop(lambda: None if running.process.poll() is None else "the broker exited")
+    finally:
+        running.stop()
+
+
+if __name__ == "__main__":
+    app()

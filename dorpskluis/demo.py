@@ -1,0 +1,221 @@
+"""`dorpskluis demo`: broker, cloud and the simulated locker demo-1, seeded, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dorpskluis.broker import RunningBroker, start_broker
+from dorpskluis.procs import ChildProcess, wait_for_stop
+from dorpskluis.stack import CloudAdmin, CloudConfig, StackError, start_cloud, start_simulated_locker, write_edge_config
+from edge.control import request as control_request
+from lockers.layout import demo_layout
+
+LOCKER = "demo-1"
+MARKER = ".dorpskluis-demo"
+VENDORS = [
+    # id, name, kind; the first is "the demo vendor" whose key --vendor-key sets
+    ("boerderij-zwartewater", "Boerderij Het Zwarte Water", "farmer"),
+    ("bakkerij-korenbloem", "Bakkerij De Korenbloem", "baker"),
+    ("slagerij-vandijk", "Slagerij Van Dijk", "butcher"),
+]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    port: int = 8000
+    seed: bool = True
+    vendor_key: str | None = None
+    speed: float = 1.0
+    data_dir: Path = Path("data/demo")
+
+
+@dataclass
+class Seeded:
+    ready_order: dict
+    pickup: dict
+    waiting_order: dict
+
+
+def _prepare_data_dir(path: Path) -> Path:
+    """Start from an empty folder, but never wipe one the demo did not create."""
+    path = path.resolve()
+    if path.exists() and any(path.iterdir()):
+        if not (path / MARKER).exists():
+            raise StackError(f"{path} is not empty and was not made by the demo; pass another --data-dir")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).write_text("made by `dorpskluis demo`; wiped at every start\n")
+    return path
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise StackError(f"port {port} is already in use; pass --port with a free one")
+
+
+def _cli_name() -> str:
+    """How the user can call our command from this shell."""
+    if shutil.which("dorpskluis"):
+        return "dorpskluis"
+    local = Path(sys.executable).parent / "dorpskluis"
+    try:
+        return os.path.relpath(local)
+    except ValueError:
+        return str(local)
+
+
+def _wait_status(client: httpx.Client, order: str, status: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/orders/{order}").json()
+        if body.get("status") == status:
+            return body
+        time.sleep(0.1)
+    raise StackError(f"order {order} did not become {status} within {timeout:g}s")
+
+
+def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
+    """Create three orders, then let the farmer load its parts through the simulated locker."""
+    farmer, baker, butcher = (v[0] for v in VENDORS)
+    orders = [
+        {"resident": {"name": "Mevrouw J. de Vries", "email": "j.devries@example.nl"}, "accessible": True,
+         "parts": [{"zone": "chilled", "size": "M", "vendor": farmer}, {"zone": "frozen", "size": "S", "vendor": farmer}]},
+        {"resident": {"name": "Dhr. P. Bakker", "phone": "+31 6 12345678"},
+         "parts": [{"zone": "chilled", "size": "S", "vendor": farmer}, {"zone": "ambient", "size": "M", "vendor": baker}]},
+        {"resident": {"name": "Familie Jansen"}, "parts": [{"zone": "frozen", "size": "M", "vendor": butcher}]},
+    ]
+    created = []
+    for body in orders:
+        response = admin.http.post("/api/v1/orders", json={"locker": LOCKER, **body})
+        if response.status_code != 201:
+            raise StackError(f"seeding an order failed: {response.status_code} {response.text}")
+        created.append(response.json())
+    # The farmer arrives: scans its vendor code, every pending door pops open, it loads and closes them.
+    answer = control_request(LOCKER, {"cmd": "scan", "code": vendor_codes[farmer]})
+    if not answer.get("ok"):
+        raise StackError(f"the farmer's vendor code opened nothing: {answer.get('message')}")
+    for compartment in answer["opened"]:
+        control_request(LOCKER, {"cmd": "door", "compartment": compartment, "action": "close"})
+    ready = _wait_status(admin.http, created[0]["id"], "ready")
+    pickup = admin.http.get(f"/api/v1/orders/{ready['id']}/pickup").json()
+    return Seeded(ready_order=ready, pickup=pickup, waiting_order=created[1])
+
+
+def _summary(console: Console, cloud: CloudConfig, broker: RunningBroker, vendors: list[dict], seeded: Seeded | None,
+             logs: Path) -> None:
+    cli = _cli_name()
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("API docs", f"{cloud.url}/docs")
+    table.add_row("OpenAPI", f"{cloud.url}/openapi.json")
+    table.add_row("Locker demo-1", f"{cloud.url}/api/v1/lockers/{LOCKER}  (send X-API-Key)")
+    table.add_row("Health", f"{cloud.url}/api/v1/health")
+    table.add_row("Broker", f"{broker.kind} on {broker.host}:{broker.port}")
+    table.add_row("Admin key", cloud.admin_key)
+    for index, vendor in enumerate(vendors):
+        label = "Demo vendor key" if index == 0 else "Vendor key"
+        table.add_row(label, f"{vendor['api_key']}  ({vendor['id']})")
+    table.add_row("Logs", str(logs))
+    console.rule("[bold green]Dorpskluis demo is running — Ctrl-C stops everything")
+    console.print(table)
+    if seeded:
+        order, pickup = seeded.ready_order, seeded.pickup
+        doors = ", ".join(pickup["compartments"])
+        console.print(f"\n[bold]Ready to collect:[/bold] order {order['id']} for {order['resident']['name']}, compartments {doors}")
+        console.print(f"  PIN [bold cyan]{pickup['pin']}[/bold cyan] — try:  {cli} sim scan {LOCKER} {pickup['pin']}")
+        console.print(f"  QR token:  {cli} sim scan {LOCKER} '{pickup['token']}'")
+        for compartment in pickup["compartments"]:
+            console.print(f"  then close the door:  {cli} sim door {LOCKER} {compartment} close")
+        waiting = seeded.waiting_order
+        console.print(f"\n[bold]Awaiting the baker:[/bold] order {waiting['id']} (ambient part); its vendor code:")
+        console.print(f"  {cli} sim scan {LOCKER} '{vendors[1]['code']}'")
+    console.print("\n[bold]Create an order as the demo vendor:[/bold]")
+    console.print(
+        f"  curl -s -X POST {cloud.url}/api/v1/orders -H 'X-API-Key: {vendors[0]['api_key']}' "
+        f"-H 'Content-Type: application/json' "
+        f"""-d '{{"locker": "{LOCKER}", "resident": {{"name": "Anna"}}, "parts": [{{"zone": "chilled", "size": "S"}}]}}'"""
+    )
+    console.print(f"  then load it with the demo vendor's code:  {cli} sim scan {LOCKER} '{vendors[0]['code']}'")
+
+
+def run_demo(options: DemoOptions, console: Console) -> None:
+    """Start everything, seed, print what to try, and stop everything cleanly on Ctrl-C."""
+    _check_port_free(options.port)
+    data = _prepare_data_dir(options.data_dir)
+    logs = data / "logs"
+    children: list[ChildProcess] = []
+    broker: RunningBroker | None = None
+    admin: CloudAdmin | None = None
+    steps = ["broker", "cloud service", "locker and vendors", "simulated locker demo-1", "demo orders"]
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("Starting", total=len(steps))
+
+            def step(name: str) -> None:
+                progress.update(task, description=f"Starting {name}…")
+
+            step(steps[0])
+            broker = start_broker(data / "broker")
+            progress.advance(task)
+            step(steps[1])
+            cloud = CloudConfig(
+                database_url=f"sqlite:///{data / 'dorpskluis.sqlite'}",
+                data_dir=data / "cloud",
+                broker=broker,
+                admin_key=secrets.token_urlsafe(24),
+                http_port=options.port,
+            )
+            children.append(start_cloud(cloud, logs))
+            progress.advance(task)
+            step(steps[2])
+            admin = CloudAdmin(cloud.url, cloud.admin_key)
+            admin.register_locker(LOCKER, "Dorpskluis Kerkplein (demo)", "Zwartsluis", demo_layout())
+            vendors = []
+            for index, (vendor_id, name, kind) in enumerate(VENDORS):
+                key = options.vendor_key if index == 0 else None
+                created = admin.create_vendor(vendor_id, name, kind, api_key=key)
+                me = httpx.get(f"{cloud.url}/api/v1/vendors/me", headers={"X-API-Key": created["api_key"]}).json()
+                vendors.append({"id": vendor_id, "api_key": created["api_key"], "code": me["code"]["token"]})
+            progress.advance(task)
+            step(steps[3])
+            edge_toml = write_edge_config(
+                data / LOCKER, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout()
+            )
+            children.append(start_simulated_locker(edge_toml, logs, LOCKER, speed=options.speed))
+            admin.wait_online(LOCKER)
+            progress.advance(task)
+            seeded = None
+            if options.seed:
+                step(steps[4])
+                seeded = _seed(admin, {v["id"]: v["code"] for v in vendors})
+            progress.advance(task)
+            progress.update(task, description="Started")
+        _summary(console, cloud, broker, vendors, seeded, logs)
+
+        def child_died() -> str | None:
+            dead = next((c for c in children if not c.alive), None)
+            return f"{dead.name} exited unexpectedly; see {dead.log_path}" if dead else None
+
+        reason = wait_for_stop(child_died)
+        console.print(f"\nStopping ({reason})…")
+    finally:
+        if admin is not None:
+            admin.close()
+        for child in reversed(children):
+            child.stop()
+        if broker is not None:
+            broker.stop()
+    console.print("All demo processes stopped.")

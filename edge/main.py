@@ -1,0 +1,76 @@
+"""Run the edge agent on a Raspberry Pi until SIGTERM or Ctrl-C, and the assembly the simulator shares."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+
+from gpiozero.pins import Factory
+from gpiozero.pins.mock import MockFactory
+
+from edge.agent import Agent, utc_now
+from edge.config import EdgeConfig
+from edge.control import ControlServer, DoorMover
+from edge.link import TransportFactory, mqtt_transport
+from edge.store import EdgeStore
+from lockers.hardware import LockerHardware
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def running_agent(
+    config: EdgeConfig,
+    hardware: LockerHardware,
+    *,
+    doors: DoorMover | None = None,
+    transport_factory: TransportFactory | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Iterator[Agent]:
+    """Store, agent and control socket over `hardware`, started; stopped and closed in reverse on exit."""
+    with ExitStack() as stack:
+        store = EdgeStore.open(config.state_dir)
+        stack.callback(store.close)
+        agent = Agent(config, hardware, transport_factory or mqtt_transport(config), store, clock)
+        control = ControlServer(config.control_socket, agent, doors)
+        control.start()  # before the agent: refuses to start when this locker already runs here
+        stack.callback(control.stop)
+        agent.start()
+        stack.callback(agent.stop)
+        yield agent
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGTERM/SIGINT (main thread) or until `stop` is set (embedded use)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda _s, _f: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    else:
+        previous = {}
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopping")
+
+
+def pin_factory_for(config: EdgeConfig) -> Factory | None:
+    """gpiozero's own choice on a Pi ("native"), or mock pins for a bench test without a cabinet."""
+    return MockFactory() if config.hardware.pin_factory == "mock" else None
+
+
+def run(config: EdgeConfig, stop: threading.Event | None = None) -> None:
+    """Run the agent with the board's pins and the kernel's 1-wire files until a signal arrives."""
+    with LockerHardware.from_layout(config.layout, pin_factory_for(config)) as hardware:
+        with running_agent(config, hardware):
+            wait_for_signal(stop)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

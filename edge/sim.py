@@ -1,0 +1,64 @@
+"""A simulated locker: the real agent with gpiozero mock pins, a simulated cabinet and simulated fridges.
+
+    python -m edge.sim path/to/edge.toml [--speed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from edge.cabinet import SimulatedCabinet
+from edge.config import DEFAULT_W1_BASE, EdgeConfig, load_edge_config
+from edge.main import configure_logging, running_agent, wait_for_signal
+from lockers.errors import DorpskluisError
+from lockers.hardware import LockerHardware
+from sensors.simulator import CabinetSimulator
+
+log = logging.getLogger("edge.sim")  # not __main__ under python -m
+
+
+def run_simulated(config: EdgeConfig, speed: float = 1.0, stop: threading.Event | None = None) -> None:
+    """Run the simulated locker until SIGTERM/SIGINT (or `stop`), then publish offline and clean up."""
+    with ExitStack() as stack:
+        if config.w1_base == DEFAULT_W1_BASE:  # never write simulated sensors into the kernel's sysfs
+            config = config.with_w1_base(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dk-w1-"))))
+        config.w1_base.mkdir(parents=True, exist_ok=True)
+        factory = MockFactory()
+        hardware = stack.enter_context(LockerHardware.from_layout(config.layout, factory))
+        thermal = CabinetSimulator(base=config.w1_base, sensors=config.layout.sensors)
+        thermal.start(period_s=1.0, speed=speed)
+        stack.callback(thermal.stop)
+        cabinet = SimulatedCabinet(config.layout, factory, thermal)
+        cabinet.start()  # after the pins are claimed: claiming pulls the door inputs up (= open)
+        stack.callback(cabinet.stop)
+        stack.enter_context(running_agent(config, hardware, doors=cabinet.move_door))
+        log.info("simulated locker %s running (speed %g, sensors in %s)", config.locker, speed, config.w1_base)
+        wait_for_signal(stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edge.sim", description="Run a simulated Dorpskluis locker.")
+    parser.add_argument("config", type=Path, help="the locker's edge.toml")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated time factor of the fridges")
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    configure_logging()
+    try:
+        run_simulated(load_edge_config(args.config), speed=args.speed)
+    except DorpskluisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The agent's local memory in SQLite (WAL): applied desired state, used codes, event numbering, loaded parts.
+
+Everything here must survive a power cut: a code used before a reboot stays used, sequence numbers never
+repeat, and a compartment a vendor loaded while offline is not opened for that vendor again. The schema
+grows by appending to MIGRATIONS (the outbox arrives that way); `PRAGMA user_version` counts what ran.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from lockers.errors import DorpskluisError
+from lockers.protocol.messages import DesiredState
+
+STORE_FILE = "edge.sqlite"
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE desired (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE consumed_code (code_id TEXT PRIMARY KEY, consumed_at TEXT NOT NULL);
+    CREATE TABLE sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE loaded_part (
+        compartment TEXT NOT NULL, order_id TEXT NOT NULL, vendor TEXT NOT NULL, loaded_at TEXT NOT NULL,
+        PRIMARY KEY (compartment, order_id, vendor)
+    );
+    """,
+)
+
+
+class StoreError(DorpskluisError):
+    """The local state database cannot be opened or written."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LoadedPart:
+    """A vendor's part of an order put into a compartment here, not yet confirmed by the cloud."""
+
+    compartment: str
+    order: str
+    vendor: str
+
+
+class EdgeStore:
+    """Small typed API over one SQLite file; safe to call from several threads (one lock, short calls)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a used code must stay used after a power cut
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the edge state database {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, state_dir: Path) -> EdgeStore:
+        return cls(state_dir / STORE_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        (done,) = self._db.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
+            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    # --- desired state --------------------------------------------------------------------------------
+
+    def desired(self) -> DesiredState | None:
+        """The last applied desired state, or None before the first one."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM desired WHERE id = 1").fetchone()
+        return DesiredState.model_validate_json(row[0]) if row else None
+
+    def desired_version(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT version FROM desired WHERE id = 1").fetchone()
+        return row[0] if row else 0
+
+    def save_desired(self, desired: DesiredState) -> None:
+        """Replace the applied desired state and forget loaded parts the cloud no longer lists as pending."""
+        pending = {
+            LoadedPart(c, grant.order, grant.vendor) for grant in desired.dropoffs for c in grant.compartments
+        }
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO desired (id, version, body) VALUES (1, ?, ?)",
+                (desired.version, desired.model_dump_json()),
+            )
+            for part in self._loaded_parts():
+                if part not in pending:
+                    self._db.execute(
+                        "DELETE FROM loaded_part WHERE compartment = ? AND order_id = ? AND vendor = ?",
+                        (part.compartment, part.order, part.vendor),
+                    )
+
+    # --- used codes -----------------------------------------------------------------------------------
+
+    def consume_code(self, code_id: str, at: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO consumed_code (code_id, consumed_at) VALUES (?, ?)", (code_id, at.isoformat())
+            )
+
+    def consumed_codes(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(row[0] for row in self._db.execute("SELECT code_id FROM consumed_code"))
+
+    # --- event numbering ------------------------------------------------------------------------------
+
+    def next_seq(self, name: str = "events") -> int:
+        """The next number of a sequence (1, 2, …), persisted before it is handed out."""
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO sequence (name, value) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+            (value,) = self._db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()
+        return value
+
+    # --- locally loaded parts -------------------------------------------------------------------------
+
+    def mark_loaded(self, part: LoadedPart, at: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO loaded_part (compartment, order_id, vendor, loaded_at) VALUES (?, ?, ?, ?)",
+                (part.compartment, part.order, part.vendor, at.isoformat()),
+            )
+
+    def loaded_parts(self) -> frozenset[LoadedPart]:
+        with self._lock:
+            return frozenset(self._loaded_parts())
+
+    def _loaded_parts(self) -> list[LoadedPart]:
+        rows = self._db.execute("SELECT compartment, order_id, vendor FROM loaded_part")
+        return [LoadedPart(*row) for row in rows]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error (the connection runs in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, _exc, _tb) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,82 @@
+"""A whole local stack per test: the cloud and a simulated locker as real processes on the real broker."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dorpskluis.broker import RunningBroker, free_port
+from dorpskluis.procs import ChildProcess
+from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud, start_simulated_locker, write_edge_config
+from lockers.layout import demo_layout
+
+CLI = str(Path(sys.executable).with_name("dorpskluis"))
+
+
+@dataclass
+class Stack:
+    """Handles on a running stack, and the vendor's view of it."""
+
+    locker: str
+    cloud: CloudConfig
+    admin: CloudAdmin
+    vendor: httpx.Client
+    vendor_code: str
+    cloud_process: ChildProcess
+    edge_process: ChildProcess
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """Run the real `dorpskluis` console script, as a person would."""
+        return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60)
+
+    def order(self, order_id: str) -> dict:
+        response = self.vendor.get(f"/api/v1/orders/{order_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def _start_stack(broker: RunningBroker, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    locker = f"e2e-{secrets.token_hex(3)}"
+    logs = tmp_path / "logs"
+    cloud = CloudConfig(
+        database_url=database_url,
+        data_dir=tmp_path / "cloud",
+        broker=broker,
+        admin_key=secrets.token_urlsafe(24),
+        http_port=free_port(),
+        client_id=f"dk-cloud-{locker}",
+    )
+    cloud_process = start_cloud(cloud, logs)
+    admin = CloudAdmin(cloud.url, cloud.admin_key)
+    edge_process = None
+    try:
+        admin.register_locker(locker, "Kerkplein", "Zwartsluis", demo_layout())
+        key = admin.create_vendor("boerderij-e2e", "Boerderij E2E", "farmer")["api_key"]
+        vendor = httpx.Client(base_url=cloud.url, headers={"X-API-Key": key}, timeout=10.0)
+        vendor_code = vendor.get("/api/v1/vendors/me").json()["code"]["token"]
+        edge_toml = write_edge_config(
+            tmp_path / "edge", locker=locker, broker=broker, keys=admin.public_keys(), layout=demo_layout(),
+            telemetry_interval_s=1.0,
+        )
+        edge_process = start_simulated_locker(edge_toml, logs, locker)
+        admin.wait_online(locker)
+        yield Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process)
+        vendor.close()
+    finally:
+        admin.close()
+        if edge_process is not None:
+            edge_process.stop()
+        cloud_process.stop()
+
+
+@pytest.fixture
+def stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
+    """Cloud on SQLite and on PostgreSQL, each with its own simulated locker."""
+    yield from _start_stack(broker, database_url, tmp_path)
