@@ -4,13 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 demo: $(STAMP)
 	$(BIN)/dorpskluis demo $(ARGS)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 install: $(STAMP)
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from lockers.errors import DorpskluisError
 
+
 class CloudError(DorpskluisError):
     """A request the service refuses on purpose; `status_code` is its HTTP answer."""
 

@@ -179,5 +179,8 @@ class MqttBridge:
         self.stats.count_drop(reason)
         log.warning(
             "dropped MQTT message on %s (%s): %s; payload: %s",
-            inbound.topic[:120], reason, detail, codec.preview(inbound.payload),
+            inbound.topic[:120],
+            reason,
+            detail,
+            codec.preview(inbound.payload),
         )

@@ -92,9 +92,7 @@ class RunningBroker:
     def start(self, timeout: float = 15.0) -> RunningBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"{self.kind}.out", "ab")  # noqa: SIM115 - handed to the child
-        self.process = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        self.process = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         try:
             wait_for_port(self.host, self.port, timeout, self.process)
@@ -123,7 +121,7 @@ class RunningBroker:
             return [binary, "-c", str(conf)]
         conf = self.workdir / "amqtt.yaml"
         conf.write_text(render_amqtt_config(host=self.host, port=self.port))
-        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+        return [sys.executable, "-m", "dorpskluis.amqtt_broker", str(conf)]
 
     @property
     def url(self) -> str:
@@ -133,7 +131,7 @@ class RunningBroker:
         """Stop gracefully (mosquitto saves its persistence file on SIGTERM)."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM if self.kind == "mosquitto" else signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -20,8 +20,8 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True, highlight=False)  # commands and tokens must copy whole
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -111,7 +111,9 @@ def edge_run(
 ) -> None:
     """Run the edge agent until SIGTERM or Ctrl-C."""
     from edge.config import load_edge_config
+    from edge.main import configure_logging
 
+    configure_logging()
     try:
         loaded = load_edge_config(config)
         if simulate:

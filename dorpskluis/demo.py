@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -14,7 +15,6 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from dorpskluis.broker import RunningBroker, start_broker
 from dorpskluis.procs import ChildProcess, wait_for_stop
@@ -87,14 +87,36 @@ def _wait_status(client: httpx.Client, order: str, status: str, timeout: float =
     raise StackError(f"order {order} did not become {status} within {timeout:g}s")
 
 
+def _wait_doors_open(compartments: list[str], timeout: float = 10.0) -> None:
+    """Spring-loaded doors pop open a moment after their lock releases; close them only after that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        doors = control_request(LOCKER, {"cmd": "status"})["doors"]
+        if all(doors.get(c) == "open" for c in compartments):
+            return
+        time.sleep(0.05)
+    raise StackError(f"doors {', '.join(compartments)} did not open within {timeout:g}s")
+
+
 def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
     """Create three orders, then let the farmer load its parts through the simulated locker."""
     farmer, baker, butcher = (v[0] for v in VENDORS)
     orders = [
-        {"resident": {"name": "Mevrouw J. de Vries", "email": "j.devries@example.nl"}, "accessible": True,
-         "parts": [{"zone": "chilled", "size": "M", "vendor": farmer}, {"zone": "frozen", "size": "S", "vendor": farmer}]},
-        {"resident": {"name": "Dhr. P. Bakker", "phone": "+31 6 12345678"},
-         "parts": [{"zone": "chilled", "size": "S", "vendor": farmer}, {"zone": "ambient", "size": "M", "vendor": baker}]},
+        {
+            "resident": {"name": "Mevrouw J. de Vries", "email": "j.devries@example.nl"},
+            "accessible": True,
+            "parts": [
+                {"zone": "chilled", "size": "M", "vendor": farmer},
+                {"zone": "frozen", "size": "S", "vendor": farmer},
+            ],
+        },
+        {
+            "resident": {"name": "Dhr. P. Bakker", "phone": "+31 6 12345678"},
+            "parts": [
+                {"zone": "chilled", "size": "S", "vendor": farmer},
+                {"zone": "ambient", "size": "M", "vendor": baker},
+            ],
+        },
         {"resident": {"name": "Familie Jansen"}, "parts": [{"zone": "frozen", "size": "M", "vendor": butcher}]},
     ]
     created = []
@@ -107,6 +129,7 @@ def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
     answer = control_request(LOCKER, {"cmd": "scan", "code": vendor_codes[farmer]})
     if not answer.get("ok"):
         raise StackError(f"the farmer's vendor code opened nothing: {answer.get('message')}")
+    _wait_doors_open(answer["opened"])
     for compartment in answer["opened"]:
         control_request(LOCKER, {"cmd": "door", "compartment": compartment, "action": "close"})
     ready = _wait_status(admin.http, created[0]["id"], "ready")
@@ -114,40 +137,56 @@ def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
     return Seeded(ready_order=ready, pickup=pickup, waiting_order=created[1])
 
 
-def _summary(console: Console, cloud: CloudConfig, broker: RunningBroker, vendors: list[dict], seeded: Seeded | None,
-             logs: Path) -> None:
+def _summary(
+    console: Console, cloud: CloudConfig, broker: RunningBroker, vendors: list[dict], seeded: Seeded | None, logs: Path
+) -> None:
+    """What to try next; commands are printed unwrapped so they can be copied whole."""
     cli = _cli_name()
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_row("API docs", f"{cloud.url}/docs")
-    table.add_row("OpenAPI", f"{cloud.url}/openapi.json")
-    table.add_row("Locker demo-1", f"{cloud.url}/api/v1/lockers/{LOCKER}  (send X-API-Key)")
-    table.add_row("Health", f"{cloud.url}/api/v1/health")
-    table.add_row("Broker", f"{broker.kind} on {broker.host}:{broker.port}")
-    table.add_row("Admin key", cloud.admin_key)
-    for index, vendor in enumerate(vendors):
-        label = "Demo vendor key" if index == 0 else "Vendor key"
-        table.add_row(label, f"{vendor['api_key']}  ({vendor['id']})")
-    table.add_row("Logs", str(logs))
+
+    def say(text: str = "") -> None:
+        console.print(text, soft_wrap=True, highlight=False)
+
+    rows = [
+        ("API docs", f"{cloud.url}/docs"),
+        ("OpenAPI", f"{cloud.url}/openapi.json"),
+        ("Locker demo-1", f"{cloud.url}/api/v1/lockers/{LOCKER}  (send X-API-Key)"),
+        ("Health", f"{cloud.url}/api/v1/health"),
+        ("Broker", f"{broker.kind} on {broker.host}:{broker.port}"),
+        ("Admin key", cloud.admin_key),
+    ]
+    rows += [
+        ("Demo vendor key" if index == 0 else "Vendor key", f"{vendor['api_key']}  ({vendor['id']})")
+        for index, vendor in enumerate(vendors)
+    ]
+    rows.append(("Logs", str(logs)))
     console.rule("[bold green]Dorpskluis demo is running — Ctrl-C stops everything")
-    console.print(table)
+    for label, value in rows:
+        say(f"  {label:<16} {value}")
     if seeded:
         order, pickup = seeded.ready_order, seeded.pickup
         doors = ", ".join(pickup["compartments"])
-        console.print(f"\n[bold]Ready to collect:[/bold] order {order['id']} for {order['resident']['name']}, compartments {doors}")
-        console.print(f"  PIN [bold cyan]{pickup['pin']}[/bold cyan] — try:  {cli} sim scan {LOCKER} {pickup['pin']}")
-        console.print(f"  QR token:  {cli} sim scan {LOCKER} '{pickup['token']}'")
+        who = order["resident"]["name"]
+        say(f"\n[bold]Ready to collect:[/bold] order {order['id']} for {who}, compartments {doors}")
+        say(f"  PIN [bold cyan]{pickup['pin']}[/bold cyan] — type it:  {cli} sim scan {LOCKER} {pickup['pin']}")
+        say(f"  or scan the QR token:  {cli} sim scan {LOCKER} '{pickup['token']}'")
         for compartment in pickup["compartments"]:
-            console.print(f"  then close the door:  {cli} sim door {LOCKER} {compartment} close")
+            say(f"  then close the door:  {cli} sim door {LOCKER} {compartment} close")
+        say(f"  resident's page:  {pickup['resident_url']}")
         waiting = seeded.waiting_order
-        console.print(f"\n[bold]Awaiting the baker:[/bold] order {waiting['id']} (ambient part); its vendor code:")
-        console.print(f"  {cli} sim scan {LOCKER} '{vendors[1]['code']}'")
-    console.print("\n[bold]Create an order as the demo vendor:[/bold]")
-    console.print(
+        say(f"\n[bold]Awaiting the baker:[/bold] order {waiting['id']} (ambient part); the baker's vendor code:")
+        say(f"  {cli} sim scan {LOCKER} '{vendors[1]['code']}'")
+    say("\n[bold]Create an order as the demo vendor:[/bold]")
+    say(
         f"  curl -s -X POST {cloud.url}/api/v1/orders -H 'X-API-Key: {vendors[0]['api_key']}' "
         f"-H 'Content-Type: application/json' "
-        f"""-d '{{"locker": "{LOCKER}", "resident": {{"name": "Anna"}}, "parts": [{{"zone": "chilled", "size": "S"}}]}}'"""
+        f"""-d '{{"locker": "{LOCKER}", "resident": {{"name": "Anna"}}, """
+        f""""parts": [{{"zone": "chilled", "size": "S"}}]}}'"""
     )
-    console.print(f"  then load it with the demo vendor's code:  {cli} sim scan {LOCKER} '{vendors[0]['code']}'")
+    say(f"  then load it with the demo vendor's code:  {cli} sim scan {LOCKER} '{vendors[0]['code']}'")
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def run_demo(options: DemoOptions, console: Console) -> None:
@@ -159,9 +198,16 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     broker: RunningBroker | None = None
     admin: CloudAdmin | None = None
     steps = ["broker", "cloud service", "locker and vendors", "simulated locker demo-1", "demo orders"]
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM during start-up must clean up like Ctrl-C
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task("Starting", total=len(steps))
 
             def step(name: str) -> None:
@@ -211,7 +257,12 @@ def run_demo(options: DemoOptions, console: Console) -> None:
 
         reason = wait_for_stop(child_died)
         console.print(f"\nStopping ({reason})…")
+    except KeyboardInterrupt:
+        console.print("\nInterrupted; stopping what was started…")
     finally:
+        # A second Ctrl-C must not cut the clean-up short and leave orphans; every stop below is bounded.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if admin is not None:
             admin.close()
         for child in reversed(children):

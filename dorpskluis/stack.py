@@ -78,7 +78,9 @@ class CloudAdmin:
 
     def _ok(self, response: httpx.Response) -> dict:
         if response.is_error:
-            raise StackError(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
+            raise StackError(
+                f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+            )
         return response.json()
 
     def register_locker(self, locker: str, name: str, village: str, layout: LockerLayout) -> dict:

@@ -78,15 +78,29 @@ class Agent:
         self._sensor_quality: dict[str, Quality] = {}
         # Fixed keys: other threads may read the dict while the worker counts.
         self.stats: dict[str, int] = dict.fromkeys(
-            ("malformed", "desired_applied", "desired_ignored", "scans", "unlocks", "rejections", "events",
-             "telemetry_batches", "commands_refused", "publish_failures"), 0)
+            (
+                "malformed",
+                "desired_applied",
+                "desired_ignored",
+                "scans",
+                "unlocks",
+                "rejections",
+                "events",
+                "telemetry_batches",
+                "commands_refused",
+                "publish_failures",
+            ),
+            0,
+        )
         self._telemetry_interval_s = self._pick_telemetry_interval()
         self._reader = SensorReader(config.layout, config.w1_base)
         self._worker = threading.Thread(target=self._work, name=f"edge-agent-{self.locker}", daemon=True)
-        self._ticker = Repeater(f"edge-tick-{self.locker}", lambda: TICK_S, lambda: self._queue.put(Tick()),
-                                immediate=False)
-        self._sampler = Repeater(f"edge-sensors-{self.locker}", lambda: self._telemetry_interval_s,
-                                 self._sample_sensors, immediate=True)
+        self._ticker = Repeater(
+            f"edge-tick-{self.locker}", lambda: TICK_S, lambda: self._queue.put(Tick()), immediate=False
+        )
+        self._sampler = Repeater(
+            f"edge-sensors-{self.locker}", lambda: self._telemetry_interval_s, self._sample_sensors, immediate=True
+        )
 
     # --- lifecycle (caller's thread) ------------------------------------------------------------------
 
@@ -186,36 +200,50 @@ class Agent:
     def _scan(self, text: str) -> ScanResult:
         self.stats["scans"] += 1
         now = self._clock()
-        verdict = check_code(text, CodeContext(
-            locker=self.locker,
-            keys=self._keys,
-            desired=self._desired,
-            compartments=frozenset(self._hardware.compartments),
-            now=now,
-            consumed=self._store.consumed_codes(),
-            loaded=self._store.loaded_parts(),
-            keypad=self._keypad,
-        ))
+        verdict = check_code(
+            text,
+            CodeContext(
+                locker=self.locker,
+                keys=self._keys,
+                desired=self._desired,
+                compartments=frozenset(self._hardware.compartments),
+                now=now,
+                consumed=self._store.consumed_codes(),
+                used_pins=self._store.used_pin_hashes(),
+                loaded=self._store.loaded_parts(),
+                keypad=self._keypad,
+            ),
+        )
         self._keypad = verdict.keypad
         if isinstance(verdict, Decision):
-            log.info("%s code opens %s (order %s, vendor %s)", verdict.method.value, ", ".join(verdict.compartments),
-                     verdict.order or "-", verdict.vendor or "-")
+            log.info(
+                "%s code opens %s (order %s, vendor %s)",
+                verdict.method.value,
+                ", ".join(verdict.compartments),
+                verdict.order or "-",
+                verdict.vendor or "-",
+            )
             return self._open(verdict, now)
         log.info("%s code refused: %s (%s)", verdict.method.value, verdict.reason.value, verdict.detail)
         self.stats["rejections"] += 1
-        self._emit(EventKind.CODE_REJECTED, reason=verdict.reason, method=verdict.method,
-                   detail=verdict.detail[:300] or None)
+        self._emit(
+            EventKind.CODE_REJECTED, reason=verdict.reason, method=verdict.method, detail=verdict.detail[:300] or None
+        )
         return ScanResult(ok=False, opened=[], reason=verdict.reason, message=verdict.message)
 
     def _open(self, decision: Decision, now: datetime) -> ScanResult:
-        if decision.consume:
-            self._store.consume_code(decision.consume, now)  # used before anything opens: never twice
+        if decision.consume:  # used before anything opens: never twice
+            self._store.consume_code(decision.consume, now, self._pin_hash_of(decision.consume))
         pulse_s = self._desired.settings.unlock_pulse_s if self._desired else DEFAULT_PULSE_S
         for compartment, session in decision.sessions:
             self._publish_outcomes(self._doors.unlock(compartment, session, now))
             self._hardware.compartment(compartment).pulse(pulse_s)
             self.stats["unlocks"] += 1
         return ScanResult(ok=True, opened=list(decision.compartments), reason=None, message=decision.message)
+
+    def _pin_hash_of(self, code_id: str) -> str | None:
+        grants = self._desired.pickups if self._desired else []
+        return next((g.pin_hash for g in grants if g.code_id == code_id), None)
 
     # --- inbound --------------------------------------------------------------------------------------
 
@@ -226,8 +254,12 @@ class Agent:
                 raise MalformedMessage(f"topic {message.topic[:80]!r} is not about locker {self.locker}")
             decoded = codec.decode(address.channel, message.payload)
         except MalformedMessage as exc:
-            log.warning("dropped malformed message on %s: %s; payload %s", message.topic[:80], exc,
-                        codec.preview(message.payload))
+            log.warning(
+                "dropped malformed message on %s: %s; payload %s",
+                message.topic[:80],
+                exc,
+                codec.preview(message.payload),
+            )
             self.stats["malformed"] += 1
             return
         if isinstance(decoded, DesiredState):
@@ -278,8 +310,14 @@ class Agent:
         for outcome in outcomes:
             if outcome.kind is EventKind.LOADED and outcome.order and outcome.vendor:
                 self._store.mark_loaded(LoadedPart(outcome.compartment, outcome.order, outcome.vendor), now)
-            self._emit(outcome.kind, compartment=outcome.compartment, order=outcome.order, vendor=outcome.vendor,
-                       code_id=outcome.code_id, method=outcome.method)
+            self._emit(
+                outcome.kind,
+                compartment=outcome.compartment,
+                order=outcome.order,
+                vendor=outcome.vendor,
+                code_id=outcome.code_id,
+                method=outcome.method,
+            )
 
     def _emit(self, kind: EventKind, **fields) -> None:
         event = Event(id=uuid4().hex, seq=self._store.next_seq(), ts=self._clock(), kind=kind, **fields)
@@ -288,8 +326,7 @@ class Agent:
 
     def _publish_reported(self) -> None:
         doors = {cid: "open" if is_open else "closed" for cid, is_open in self._doors.doors().items()}
-        reported = Reported(desired_version=self._desired_version(), agent=AGENT_VERSION, doors=doors,
-                            ts=self._clock())
+        reported = Reported(desired_version=self._desired_version(), agent=AGENT_VERSION, doors=doors, ts=self._clock())
         self._publish(Channel.REPORTED, reported)
 
     def _publish(self, channel: Channel, message: Message) -> None:

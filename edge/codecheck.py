@@ -47,6 +47,7 @@ class CodeContext:
     compartments: frozenset[str]  # the cabinet's compartment ids
     now: datetime
     consumed: frozenset[str] = frozenset()
+    used_pins: frozenset[str] = frozenset()  # hashes of PINs whose pickup already happened here
     loaded: frozenset[LoadedPart] = frozenset()
     keypad: KeypadState = KeypadState()
 
@@ -107,9 +108,15 @@ def _check_pin(pin: str, ctx: CodeContext) -> Decision | Refusal:
         message = f"Too many wrong PINs. Try again in {wait}."
         return Refusal(RejectReason.KEYPAD_LOCKED, Method.PIN, message, keypad, "keypad locked")
     if ctx.desired is None:
-        return _refuse(RejectReason.NOTHING_TO_OPEN, Method.PIN, keypad, "no desired state yet",
-                       "This locker has no orders yet.")
-    grant = _grant_for_pin(hash_pin(pin, ctx.desired.pin_salt), ctx.desired.pickups)
+        return _refuse(
+            RejectReason.NOTHING_TO_OPEN, Method.PIN, keypad, "no desired state yet", "This locker has no orders yet."
+        )
+    pin_hash = hash_pin(pin, ctx.desired.pin_salt)
+    grant = _grant_for_pin(pin_hash, ctx.desired.pickups)
+    if grant is None and pin_hash in ctx.used_pins:
+        return _refuse(
+            RejectReason.ALREADY_USED, Method.PIN, keypad, "PIN of a collected order", "This PIN has already been used."
+        )
     if grant is None:
         keypad = keypad.wrong_pin(settings, ctx.now)
         if keypad.locked(ctx.now):
@@ -124,8 +131,9 @@ def _check_pin(pin: str, ctx: CodeContext) -> Decision | Refusal:
     if refusal:
         return refusal
     if ctx.now >= grant.expires_at:
-        return _refuse(RejectReason.EXPIRED, Method.PIN, keypad, f"pickup of order {grant.order} expired",
-                       "This PIN has expired.")
+        return _refuse(
+            RejectReason.EXPIRED, Method.PIN, keypad, f"pickup of order {grant.order} expired", "This PIN has expired."
+        )
     return _pickup(grant.order, grant.code_id, grant.compartments, Method.PIN, ctx, keypad.succeeded())
 
 
@@ -167,8 +175,13 @@ def _vendor(claims: CodeClaims, ctx: CodeContext) -> Decision | Refusal:
             if compartment in ctx.compartments and part not in ctx.loaded:
                 sessions.setdefault(compartment, DropoffSession(order=grant.order, vendor=vendor))
     if not sessions:
-        return _refuse(RejectReason.NOTHING_TO_OPEN, Method.VENDOR, ctx.keypad,
-                       f"no pending drop-offs for vendor {vendor}", f"Nothing to load here for {vendor}.")
+        return _refuse(
+            RejectReason.NOTHING_TO_OPEN,
+            Method.VENDOR,
+            ctx.keypad,
+            f"no pending drop-offs for vendor {vendor}",
+            f"Nothing to load here for {vendor}.",
+        )
     ordered = tuple(sorted(sessions.items()))
     orders = {session.order for _, session in ordered}  # type: ignore[union-attr]
     return Decision(
@@ -194,13 +207,18 @@ def _unusable(code_id: str, ctx: CodeContext, method: Method, keypad: KeypadStat
 
 
 def _pickup(
-    order: str, code_id: str, compartments: tuple[str, ...] | list[str], method: Method, ctx: CodeContext,
+    order: str,
+    code_id: str,
+    compartments: tuple[str, ...] | list[str],
+    method: Method,
+    ctx: CodeContext,
     keypad: KeypadState,
 ) -> Decision | Refusal:
     known = sorted(c for c in set(compartments) if c in ctx.compartments)
     if not known:
-        return _refuse(RejectReason.NOTHING_TO_OPEN, method, keypad,
-                       f"order {order} names no compartment of this locker")
+        return _refuse(
+            RejectReason.NOTHING_TO_OPEN, method, keypad, f"order {order} names no compartment of this locker"
+        )
     session = PickupSession(order=order, code_id=code_id, method=method)
     sessions = tuple((compartment, session) for compartment in known)
     return Decision(

@@ -1,25 +1,25 @@
 """Edge agent configuration: one TOML file per locker, relative paths resolved against its folder.
 
-    locker = "zwartsluis-kerk"
-    state_dir = "state"
-    telemetry_interval_s = 10          # optional; else the desired state's setting, else 30 s
+locker = "zwartsluis-kerk"
+state_dir = "state"
+telemetry_interval_s = 10          # optional; else the desired state's setting, else 30 s
 
-    [mqtt]
-    host = "127.0.0.1"
-    port = 1883
-    username = "zwartsluis-kerk"       # optional
-    password = "…"                     # optional
+[mqtt]
+host = "127.0.0.1"
+port = 1883
+username = "zwartsluis-kerk"       # optional
+password = "…"                     # optional
 
-    [codes]
-    keys = { "1" = "<base64 raw Ed25519 public key>" }   # public keys only: the edge cannot mint codes
+[codes]
+keys = { "1" = "<base64 raw Ed25519 public key>" }   # public keys only: the edge cannot mint codes
 
-    [hardware]
-    layout = "layout.toml"             # lockers.layout.load_layout: TOML or JSON
-    w1_base = "/sys/bus/w1/devices"
-    pin_factory = "native"             # "native" = gpiozero's default on a Pi, "mock" = MockFactory
+[hardware]
+layout = "layout.toml"             # lockers.layout.load_layout: TOML or JSON
+w1_base = "/sys/bus/w1/devices"
+pin_factory = "native"             # "native" = gpiozero's default on a Pi, "mock" = MockFactory
 
-    [control]
-    socket = "/run/dorpskluis/zwartsluis-kerk.sock"      # optional; default edge.control.socket_path()
+[control]
+socket = "/run/dorpskluis/zwartsluis-kerk.sock"      # optional; default edge.control.socket_path()
 """
 
 from __future__ import annotations
@@ -124,14 +124,14 @@ def load_edge_config(path: Path) -> EdgeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"edge config {path} is not valid TOML: {exc}") from exc
     if "layout" in data:
-        raise ConfigError(f"edge config {path}: name the layout file under [hardware] layout = \"…\"")
+        raise ConfigError(f'edge config {path}: name the layout file under [hardware] layout = "…"')
     folder = path.resolve().parent
     _resolve(data, folder, ("state_dir",))
     _resolve(data.get("hardware"), folder, ("layout", "w1_base"))
     _resolve(data.get("control"), folder, ("socket",))
     hardware = data.get("hardware")
     if not isinstance(hardware, dict) or not isinstance(hardware.get("layout"), Path):
-        raise ConfigError(f"edge config {path}: [hardware] layout = \"<layout file>\" is required")
+        raise ConfigError(f'edge config {path}: [hardware] layout = "<layout file>" is required')
     layout = load_layout(hardware["layout"])
     try:
         return EdgeConfig.model_validate({**data, "layout": layout})

@@ -82,11 +82,15 @@ def handle_request(line: bytes, agent: AgentControls, doors: DoorMover | None) -
 def _scan(request: dict, agent: AgentControls) -> dict:
     code = request.get("code")
     if not isinstance(code, str) or not code.strip():
-        return _refused("scan needs a non-empty \"code\"")
+        return _refused('scan needs a non-empty "code"')
     result = agent.scan(code)
     reason = result.reason
-    return {"ok": result.ok, "opened": list(result.opened), "reason": str(reason) if reason else None,
-            "message": result.message}
+    return {
+        "ok": result.ok,
+        "opened": list(result.opened),
+        "reason": str(reason) if reason else None,
+        "message": result.message,
+    }
 
 
 def _door(request: dict, doors: DoorMover | None) -> dict:
@@ -94,7 +98,7 @@ def _door(request: dict, doors: DoorMover | None) -> dict:
         return _refused("doors can only be moved on a simulated locker")
     compartment, action = request.get("compartment"), request.get("action")
     if not isinstance(compartment, str) or action not in ("open", "close"):
-        return _refused("door needs \"compartment\" and \"action\": \"open\" or \"close\"")
+        return _refused('door needs "compartment" and "action": "open" or "close"')
     ok, message = doors(compartment, action)
     return {"ok": ok, "message": message}
 

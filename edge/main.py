@@ -67,9 +67,11 @@ def pin_factory_for(config: EdgeConfig) -> Factory | None:
 
 def run(config: EdgeConfig, stop: threading.Event | None = None) -> None:
     """Run the agent with the board's pins and the kernel's 1-wire files until a signal arrives."""
-    with LockerHardware.from_layout(config.layout, pin_factory_for(config)) as hardware:
-        with running_agent(config, hardware):
-            wait_for_signal(stop)
+    with (
+        LockerHardware.from_layout(config.layout, pin_factory_for(config)) as hardware,
+        running_agent(config, hardware),
+    ):
+        wait_for_signal(stop)
 
 
 def configure_logging() -> None:

@@ -1,6 +1,6 @@
 """A simulated locker: the real agent with gpiozero mock pins, a simulated cabinet and simulated fridges.
 
-    python -m edge.sim path/to/edge.toml [--speed N]
+python -m edge.sim path/to/edge.toml [--speed N]
 """
 
 from __future__ import annotations

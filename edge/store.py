@@ -28,6 +28,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (compartment, order_id, vendor)
     );
     """,
+    # A used PIN is remembered by its hash, so typing it after its order left the desired state says
+    # "already used" instead of counting as a wrong guess.
+    "ALTER TABLE consumed_code ADD COLUMN pin_hash TEXT;",
 )
 
 
@@ -86,9 +89,7 @@ class EdgeStore:
 
     def save_desired(self, desired: DesiredState) -> None:
         """Replace the applied desired state and forget loaded parts the cloud no longer lists as pending."""
-        pending = {
-            LoadedPart(c, grant.order, grant.vendor) for grant in desired.dropoffs for c in grant.compartments
-        }
+        pending = {LoadedPart(c, grant.order, grant.vendor) for grant in desired.dropoffs for c in grant.compartments}
         with self._lock, self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO desired (id, version, body) VALUES (1, ?, ?)",
@@ -103,15 +104,21 @@ class EdgeStore:
 
     # --- used codes -----------------------------------------------------------------------------------
 
-    def consume_code(self, code_id: str, at: datetime) -> None:
+    def consume_code(self, code_id: str, at: datetime, pin_hash: str | None = None) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO consumed_code (code_id, consumed_at) VALUES (?, ?)", (code_id, at.isoformat())
+                "INSERT OR IGNORE INTO consumed_code (code_id, consumed_at, pin_hash) VALUES (?, ?, ?)",
+                (code_id, at.isoformat(), pin_hash),
             )
 
     def consumed_codes(self) -> frozenset[str]:
         with self._lock:
             return frozenset(row[0] for row in self._db.execute("SELECT code_id FROM consumed_code"))
+
+    def used_pin_hashes(self) -> frozenset[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT pin_hash FROM consumed_code WHERE pin_hash IS NOT NULL")
+            return frozenset(row[0] for row in rows)
 
     # --- event numbering ------------------------------------------------------------------------------
 
@@ -119,8 +126,7 @@ class EdgeStore:
         """The next number of a sequence (1, 2, …), persisted before it is handed out."""
         with self._lock, self._transaction():
             self._db.execute(
-                "INSERT INTO sequence (name, value) VALUES (?, 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                "INSERT INTO sequence (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
                 (name,),
             )
             (value,) = self._db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()

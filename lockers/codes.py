@@ -237,7 +237,7 @@ def hash_pin(pin: str, salt_hex: str) -> str:
 def is_weak_pin(pin: str) -> bool:
     """PINs people guess first: one repeated digit, or a straight run up or down."""
     digits = [int(d) for d in pin]
-    steps = {b - a for a, b in zip(digits, digits[1:])}
+    steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
     return len(set(digits)) == 1 or steps in ({1}, {-1})
 
 

@@ -138,9 +138,7 @@ class MqttSession:
     def wait_connected(self, timeout: float) -> None:
         """Block until connected, or raise TransportError."""
         if not self._connected.wait(timeout):
-            raise TransportError(
-                f"no MQTT connection to {self.address.host}:{self.address.port} within {timeout:g}s"
-            )
+            raise TransportError(f"no MQTT connection to {self.address.host}:{self.address.port} within {timeout:g}s")
 
     @property
     def connected(self) -> bool:
@@ -184,7 +182,9 @@ class MqttSession:
 
     def _handle_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker %s:%s refused %s: %s", self.address.host, self.address.port, self.client_id, reason_code)
+            log.warning(
+                "broker %s:%s refused %s: %s", self.address.host, self.address.port, self.client_id, reason_code
+            )
             return
         for topic_filter, qos in self._subscriptions:
             client.subscribe(topic_filter, qos)

@@ -51,7 +51,9 @@ def fail_on_swallowed_errors(request) -> Iterator[None]:
     if request.node.get_closest_marker("allow_callback_errors"):
         return
     problems = [f"{r.name}: {r.getMessage()}" for r in collector.records]
-    problems += [f"thread {a.thread.name if a.thread else '?'}: {a.exc_type.__name__}: {a.exc_value}" for a in thread_errors]
+    problems += [
+        f"thread {a.thread.name if a.thread else '?'}: {a.exc_type.__name__}: {a.exc_value}" for a in thread_errors
+    ]
     if problems:
         pytest.fail("exceptions swallowed in callbacks:\n" + "\n".join(problems))
 

@@ -60,9 +60,7 @@ def get_pickup(
     return runtime.pickups.show(session, order_id, caller, token)
 
 
-@router.post(
-    "/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409)
-)
+@router.post("/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409))
 def cancel_order(order_id: str, caller: CallerDep, runtime: RuntimeDep) -> OrderOut:
     """Frees the compartments and revokes the pickup code at the locker."""
     return runtime.orders.cancel(caller, order_id)

@@ -10,9 +10,7 @@ from cloud.schemas import VendorCreate, VendorCreated, VendorOut, VendorSummary,
 router = APIRouter(prefix="/api/v1/vendors", tags=["vendors"])
 
 
-@router.post(
-    "", status_code=201, summary="Register a vendor (admin)", responses=error_responses(401, 403, 409, 422)
-)
+@router.post("", status_code=201, summary="Register a vendor (admin)", responses=error_responses(401, 403, 409, 422))
 def create_vendor(body: VendorCreate, _admin: AdminDep, runtime: RuntimeDep) -> VendorCreated:
     """Returns the vendor's API key once; only its hash is kept."""
     return runtime.vendors.create(body)

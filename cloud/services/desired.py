@@ -114,7 +114,11 @@ class DesiredStates:
                 return state
         log.info(
             "desired state v%d of %s: %d drop-off(s), %d pickup(s), %d revoked",
-            state.version, locker_id, len(state.dropoffs), len(state.pickups), len(state.revoked),
+            state.version,
+            locker_id,
+            len(state.dropoffs),
+            len(state.pickups),
+            len(state.revoked),
         )
         return state
 

@@ -87,15 +87,24 @@ class EventEffects:
             return _misfit(locker, event, found)
         order, parts = found
         if all(part.loaded_at is not None for part in parts):
-            log.info("locker %s event %s: %s of order %s was already loaded", locker.id, event.id, event.compartment,
-                     order.id)
+            log.info(
+                "locker %s event %s: %s of order %s was already loaded",
+                locker.id,
+                event.id,
+                event.compartment,
+                order.id,
+            )
             return NOTHING
         if order.status != OrderStatus.ASSIGNED:
             return _misfit(locker, event, f"loads order {order.id}, which is {order.status}")
         if event.vendor and any(part.vendor_id != event.vendor for part in parts):
             log.warning(
                 "locker %s event %s: %s loaded by vendor %s but reserved for %s",
-                locker.id, event.id, event.compartment, event.vendor, ", ".join(sorted({p.vendor_id for p in parts})),
+                locker.id,
+                event.id,
+                event.compartment,
+                event.vendor,
+                ", ".join(sorted({p.vendor_id for p in parts})),
             )
         # A late report (store-and-forward) must not make the goods look fresher than they are.
         loaded_at = min(event.ts, now)
@@ -114,8 +123,13 @@ class EventEffects:
             return _misfit(locker, event, found)
         order, parts = found
         if all(part.collected_at is not None for part in parts):
-            log.info("locker %s event %s: %s of order %s was already collected", locker.id, event.id, event.compartment,
-                     order.id)
+            log.info(
+                "locker %s event %s: %s of order %s was already collected",
+                locker.id,
+                event.id,
+                event.compartment,
+                order.id,
+            )
             return NOTHING
         if order.status != OrderStatus.READY:
             return _misfit(locker, event, f"collects order {order.id}, which is {order.status}")

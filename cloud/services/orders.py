@@ -155,9 +155,7 @@ class Orders:
                 return []
             query = query.where(Order.locker_id == locker)
         if not isinstance(caller, Admin):
-            query = query.where(
-                exists().where(OrderPart.order_id == Order.id, OrderPart.vendor_id == caller.id)
-            )
+            query = query.where(exists().where(OrderPart.order_id == Order.id, OrderPart.vendor_id == caller.id))
         return [views.order_out(order) for order in session.scalars(query)]
 
     def cancel(self, caller: Caller, order_id: str) -> OrderOut:

@@ -40,9 +40,7 @@ def order_out(order: Order) -> OrderOut:
         created_at=order.created_at,
         dropoff_until=order.dropoff_until,
         pickup_deadline=order.pickup_deadline,
-        history=[
-            TransitionOut(from_=t.from_status, to=t.to_status, at=t.at, cause=t.cause) for t in order.transitions
-        ],
+        history=[TransitionOut(from_=t.from_status, to=t.to_status, at=t.at, cause=t.cause) for t in order.transitions],
     )
 
 

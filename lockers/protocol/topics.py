@@ -54,7 +54,7 @@ def parse_topic(name: str) -> TopicAddress:
     prefix = ROOT + "/"
     if not name.startswith(prefix):
         raise MalformedMessage(f"topic {name[:80]!r} is outside {ROOT}/")
-    locker, _, suffix = name[len(prefix):].partition("/")
+    locker, _, suffix = name[len(prefix) :].partition("/")
     if not is_locker_id(locker):
         raise MalformedMessage(f"topic {name[:80]!r} names no valid locker")
     try:

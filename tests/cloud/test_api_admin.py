@@ -20,7 +20,11 @@ def test_vendor_gets_a_working_api_key_and_vendor_code(client):
     assert vendor["api_key"].startswith("dkv_")
     me = client.get("/api/v1/vendors/me", headers=key(vendor)).json()
     assert {k: me[k] for k in ("id", "name", "kind", "email", "dropoffs")} == {
-        "id": "bakkerij-de-molen", "name": "Bakkerij De Molen", "kind": "baker", "email": None, "dropoffs": []
+        "id": "bakkerij-de-molen",
+        "name": "Bakkerij De Molen",
+        "kind": "baker",
+        "email": None,
+        "dropoffs": [],
     }
     assert "api_key" not in me
     keys = {k["kid"]: decode_public(k["public_key"]) for k in client.get("/api/v1/keys").json()["keys"]}
@@ -85,8 +89,15 @@ def test_locker_registration_and_status(client, locker_id, farmer):
     assert [c["id"] for c in body["compartments"]] == [c.id for c in demo_layout().compartments]
     b3 = next(c for c in body["compartments"] if c["id"] == "B3")
     assert b3 == {
-        "id": "B3", "zone": "chilled", "size": "M", "accessible": True, "occupied": False,
-        "order": None, "status": "free", "door": "unknown", "celsius": None,
+        "id": "B3",
+        "zone": "chilled",
+        "size": "M",
+        "accessible": True,
+        "occupied": False,
+        "order": None,
+        "status": "free",
+        "door": "unknown",
+        "celsius": None,
     }
     again = client.post("/api/v1/lockers", headers=ADMIN, json={"id": locker_id, "name": "Twice", "layout": layout})
     assert again.status_code == 409 and again.json() == {"detail": f"locker '{locker_id}' already exists"}

@@ -111,7 +111,7 @@ def test_no_compartment_is_given_twice_or_taken_while_occupied():
 def _feasible(parts, slots) -> bool:
     """Brute force: is there any one-to-one placement honouring zone and size?"""
     for perm in itertools.permutations(slots, len(parts)):
-        if all(s.zone == p.zone and s.size.volume_l >= p.size.volume_l for p, s in zip(parts, perm)):
+        if all(s.zone == p.zone and s.size.volume_l >= p.size.volume_l for p, s in zip(parts, perm, strict=False)):
             return True
     return False
 
@@ -124,7 +124,7 @@ def test_finds_a_placement_whenever_one_exists(sizes, accessible):
     if _feasible(parts, fridge):
         chosen = assign(parts, fridge, set(), locker="demo-1", accessible=accessible)
         by_id = {slot.id: slot for slot in fridge}
-        assert all(by_id[cid].size.volume_l >= p.size.volume_l for cid, p in zip(chosen, parts))
+        assert all(by_id[cid].size.volume_l >= p.size.volume_l for cid, p in zip(chosen, parts, strict=False))
     else:
         with pytest.raises(NoFit):
             assign(parts, fridge, set(), locker="demo-1", accessible=accessible)

@@ -75,6 +75,7 @@ def test_loaded_then_collected(client, locker, farmer, edge):
 
     # collection, one compartment after the other
     edge.event(EventKind.COLLECTED, compartment="B1", order=oid, code_id=grant.code_id, method=Method.PIN)
+
     def first_part() -> dict:
         return client.get(f"/api/v1/orders/{oid}", headers=who).json()["parts"][0]
 

@@ -67,6 +67,7 @@ def test_nul_characters_over_mqtt_are_dropped(client, locker, farmer, edge):
     edge.event(EventKind.LOADED, compartment="B1", order=oid, vendor=farmer["id"])
     edge.send(Channel.STATE, StateMessage(state="online", agent="edge 0.1.0"))
     wait_until(lambda: client.get(f"/api/v1/orders/{oid}", headers=ADMIN).json()["status"] == "ready", 10, "ready")
+
     def agent() -> str | None:
         return client.get(f"/api/v1/lockers/{locker}", headers=ADMIN).json()["agent"]
 

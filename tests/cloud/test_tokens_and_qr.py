@@ -73,8 +73,12 @@ def test_key_ids_count_up_and_old_keys_stay_published(tmp_path, sqlite_url):
 def test_pickup_qr_codes_stay_small(tmp_path):
     key = create_signing_key_file(tmp_path / "k.pem")
     claims = pickup_claims(
-        key_id=1, locker="demo-1", order="7K2M0011", compartments=["A4", "B5", "C3"],
-        not_before=datetime.now(UTC), valid_for=timedelta(hours=24),
+        key_id=1,
+        locker="demo-1",
+        order="7K2M0011",
+        compartments=["A4", "B5", "C3"],
+        not_before=datetime.now(UTC),
+        valid_for=timedelta(hours=24),
     )
     token = issue_token(claims, key)
     assert qr._qr(token, 8).version <= 6  # what cheap scanners and old phones read reliably

@@ -48,6 +48,8 @@ def test_no_secret_has_a_usable_default():
         assert cloud_env[key].startswith("${") and ":?" in cloud_env[key], f"{key} must be required from .env"
     assert "${POSTGRES_PASSWORD:?" in cloud_env["DK_DATABASE_URL"]
     example = dict(
-        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
     )
     assert example["POSTGRES_PASSWORD"] == "" and example["DK_ADMIN_KEY"] == ""

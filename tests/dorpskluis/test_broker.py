@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 
 import pytest
 
@@ -58,3 +59,40 @@ def test_each_broker_kind_carries_retained_qos1_messages(tmp_path, kind):
     finally:
         broker.stop()
     assert broker.process.poll() is not None
+
+
+def drain(box: queue.Queue) -> list:
+    items = []
+    while not box.empty():
+        items.append(box.get_nowait())
+    return items
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+def test_retained_messages_reach_only_subscribers_of_their_topic(tmp_path, kind):
+    """amqtt 0.12.1 replays every client's retained matches to each newcomer; our runner must not."""
+    if kind == "mosquitto" and mosquitto_binary() is None:
+        service_missing("mosquitto binary not installed")
+    broker = RunningBroker(kind=kind, host="127.0.0.1", port=free_port(), workdir=tmp_path).start()
+    address = BrokerAddress(broker.host, broker.port)
+    sessions = []
+    try:
+        for number in range(3):
+            box: queue.Queue = queue.Queue()
+            own = f"dk/v1/l-{number}/desired"
+            session = MqttSession(address, f"locker-{number}", on_message=box.put, subscriptions=[(own, 1)])
+            session.start()
+            session.wait_connected(10)
+            sessions.append(session)
+            assert session.publish(Outbound(own, f"for {number}".encode(), retain=True)).wait(5)
+            assert box.get(timeout=10).topic == own
+            session.stop()
+            session.start()  # reconnect: its own retained message comes back (maybe twice), nobody else's
+            session.wait_connected(10)
+            assert box.get(timeout=10).topic == own
+            time.sleep(0.5)  # give a wrong replay the chance to arrive
+            assert {message.topic for message in drain(box)} <= {own}
+    finally:
+        for session in sessions:
+            session.stop()
+        broker.stop()

@@ -62,7 +62,11 @@ def _start_stack(broker: RunningBroker, database_url: str, tmp_path: Path) -> It
         vendor = httpx.Client(base_url=cloud.url, headers={"X-API-Key": key}, timeout=10.0)
         vendor_code = vendor.get("/api/v1/vendors/me").json()["code"]["token"]
         edge_toml = write_edge_config(
-            tmp_path / "edge", locker=locker, broker=broker, keys=admin.public_keys(), layout=demo_layout(),
+            tmp_path / "edge",
+            locker=locker,
+            broker=broker,
+            keys=admin.public_keys(),
+            layout=demo_layout(),
             telemetry_interval_s=1.0,
         )
         edge_process = start_simulated_locker(edge_toml, logs, locker)

@@ -88,7 +88,7 @@ def test_the_pin_opens_every_compartment_of_the_order(stack):
     done = collect(stack, order, pin)
     assert done["status"] == "collected"
     again = stack.cli("sim", "scan", stack.locker, pin)
-    assert again.returncode == 1
+    assert again.returncode == 1 and "already_used" in again.stdout
 
 
 def test_bad_codes_are_refused_with_a_reason_and_recorded(stack):
@@ -100,8 +100,12 @@ def test_bad_codes_are_refused_with_a_reason_and_recorded(stack):
 
     def signed(locker: str, start: datetime, hours: float, key=signing_key) -> str:
         claims = codes.pickup_claims(
-            key_id=1, locker=locker, order=order["id"], compartments=order["compartments"],
-            not_before=start, valid_for=timedelta(hours=hours),
+            key_id=1,
+            locker=locker,
+            order=order["id"],
+            compartments=order["compartments"],
+            not_before=start,
+            valid_for=timedelta(hours=hours),
         )
         return codes.issue_token(claims, key)
 
@@ -140,8 +144,7 @@ def test_a_full_locker_answers_409_and_keeps_nothing(stack):
     )
     assert full.status_code == 409
     assert "frozen" in full.json()["detail"]
-    orders = stack.vendor.get("/api/v1/orders").json()
-    assert len(orders["orders"] if isinstance(orders, dict) else orders) == frozen_count
+    assert len(stack.vendor.get("/api/v1/orders").json()) == frozen_count
 
 
 def test_temperatures_reach_the_locker_view(stack):

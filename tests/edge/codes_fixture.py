@@ -33,12 +33,24 @@ class CodeBook:
         return {str(self.key_id): base64.b64encode(codes.public_raw(self.key.public_key())).decode()}
 
     def pickup(
-        self, order: str, compartments: list[str], *, code_id: str, locker: str | None = None,
-        start: datetime = NOW - timedelta(hours=1), hours: int = 24, key: Ed25519PrivateKey | None = None,
+        self,
+        order: str,
+        compartments: list[str],
+        *,
+        code_id: str,
+        locker: str | None = None,
+        start: datetime = NOW - timedelta(hours=1),
+        hours: int = 24,
+        key: Ed25519PrivateKey | None = None,
     ) -> str:
         claims = codes.pickup_claims(
-            key_id=self.key_id, locker=locker or self.locker, order=order, compartments=compartments,
-            not_before=start, valid_for=timedelta(hours=hours), code_id=code_id,
+            key_id=self.key_id,
+            locker=locker or self.locker,
+            order=order,
+            compartments=compartments,
+            not_before=start,
+            valid_for=timedelta(hours=hours),
+            code_id=code_id,
         )
         return codes.issue_token(claims, key or self.key)
 
@@ -49,22 +61,38 @@ class CodeBook:
         return codes.issue_token(claims, self.key)
 
 
-def grant(order: str, code_id: str, pin: str | None, compartments: list[str], *,
-          expires_at: datetime = NOW + timedelta(hours=23)) -> PickupGrant:
+def grant(
+    order: str,
+    code_id: str,
+    pin: str | None,
+    compartments: list[str],
+    *,
+    expires_at: datetime = NOW + timedelta(hours=23),
+) -> PickupGrant:
     return PickupGrant(
-        order=order, code_id=code_id, pin_hash=codes.hash_pin(pin, SALT) if pin else None,
-        compartments=compartments, expires_at=expires_at,
+        order=order,
+        code_id=code_id,
+        pin_hash=codes.hash_pin(pin, SALT) if pin else None,
+        compartments=compartments,
+        expires_at=expires_at,
     )
 
 
-def dropoff(order: str, vendor: str, compartments: list[str], *,
-            until: datetime = NOW + timedelta(hours=6)) -> DropoffGrant:
+def dropoff(
+    order: str, vendor: str, compartments: list[str], *, until: datetime = NOW + timedelta(hours=6)
+) -> DropoffGrant:
     return DropoffGrant(order=order, vendor=vendor, compartments=compartments, until=until)
 
 
-def desired(version: int = 1, *, pickups=(), dropoffs=(), revoked=(), issued_at: datetime = NOW,
-            **settings) -> DesiredState:
+def desired(
+    version: int = 1, *, pickups=(), dropoffs=(), revoked=(), issued_at: datetime = NOW, **settings
+) -> DesiredState:
     return DesiredState(
-        version=version, issued_at=issued_at, pin_salt=SALT, pickups=list(pickups), dropoffs=list(dropoffs),
-        revoked=list(revoked), settings=EdgeSettings(**settings),
+        version=version,
+        issued_at=issued_at,
+        pin_salt=SALT,
+        pickups=list(pickups),
+        dropoffs=list(dropoffs),
+        revoked=list(revoked),
+        settings=EdgeSettings(**settings),
     )

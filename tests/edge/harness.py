@@ -82,8 +82,11 @@ class CloudSide:
         return [e for e in events if kind is None or e.kind is kind]  # type: ignore[union-attr]
 
     def wait_events(self, kind: EventKind, count: int = 1, timeout: float = 10.0) -> list[Event]:
-        return wait_until(lambda: len(self.events(kind)) >= count and self.events(kind), timeout,
-                          f"{count} {kind.value} event(s) from {self.locker}")
+        return wait_until(
+            lambda: len(self.events(kind)) >= count and self.events(kind),
+            timeout,
+            f"{count} {kind.value} event(s) from {self.locker}",
+        )
 
     def wait_for(self, channel: Channel, probe: Callable[[Message], bool], timeout: float = 10.0) -> Message:
         def find():
@@ -99,8 +102,9 @@ class CloudSide:
 
 
 def edge_config(broker: RunningBroker, book: CodeBook, locker: str, state_dir: Path, **changes) -> EdgeConfig:
-    hardware = HardwareConfig(layout=Path("layout.json"), w1_base=changes.pop("w1_base", state_dir / "w1"),
-                              pin_factory="mock")
+    hardware = HardwareConfig(
+        layout=Path("layout.json"), w1_base=changes.pop("w1_base", state_dir / "w1"), pin_factory="mock"
+    )
     return EdgeConfig(
         locker=locker,
         state_dir=state_dir,

@@ -18,7 +18,7 @@ from lockers.protocol.messages import (
 )
 from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import NOW, CodeBook, desired, dropoff, grant
-from tests.edge.harness import CloudSide, edge_config, new_locker_id, running_rig
+from tests.edge.harness import CloudSide, edge_config, running_rig
 from tests.support import wait_until
 
 KEY = CodeBook().key
@@ -30,8 +30,11 @@ DESIRED = desired(
         grant("ord-multi", "aa000001", "482913", ["B2", "C1", "A2"]),
         grant("ord-single", "aa000002", "730551", ["B3"]),
     ],
-    dropoffs=[dropoff("ord-7", "bakkerij-x", ["A1"]), dropoff("ord-8", "bakkerij-x", ["A3"]),
-              dropoff("ord-8", "slagerij-y", ["B4"])],
+    dropoffs=[
+        dropoff("ord-7", "bakkerij-x", ["A1"]),
+        dropoff("ord-8", "bakkerij-x", ["A3"]),
+        dropoff("ord-8", "slagerij-y", ["B4"]),
+    ],
     unlock_pulse_s=0.2,
     pin_max_attempts=3,
     pin_lockout_s=300,
@@ -39,20 +42,8 @@ DESIRED = desired(
 
 
 @pytest.fixture
-def locker():
-    return new_locker_id()
-
-
-@pytest.fixture
 def book(locker):
     return CodeBook(locker=locker, key=KEY)
-
-
-@pytest.fixture
-def cloud(broker, locker):
-    side = CloudSide(broker, locker)
-    yield side
-    side.close()
 
 
 @pytest.fixture
@@ -106,8 +97,10 @@ def test_desired_survives_a_restart_and_old_versions_stay_ignored(cloud, config)
     with running_rig(config) as rig:
         reported_version(cloud, 3)
     with running_rig(config) as rig:
-        # The retained v3 comes again: already held, so ignored, and the reported version is still 3.
-        wait_until(lambda: rig.agent.stats["desired_ignored"] == 1, what="retained redelivery ignored")
+        # The retained v3 comes again (amqtt sends it twice: on connect and on re-subscribe): already held,
+        # so ignored, and the reported version is still 3.
+        wait_until(lambda: rig.agent.stats["desired_ignored"] >= 1, what="retained redelivery ignored")
+        assert rig.agent.stats["desired_applied"] == 0
         assert rig.agent.status()["desired_version"] == 3
 
 
@@ -142,7 +135,8 @@ def test_qr_pickup_opens_every_zone_and_collects(cloud, config, book):
         assert "A2, B2 and C1" in result.message
         unlocked = cloud.wait_events(K.UNLOCKED, 3)
         assert {(e.compartment, e.method, e.order, e.code_id) for e in unlocked} == {
-            (c, Method.QR, "ord-multi", "aa000001") for c in ("A2", "B2", "C1")}
+            (c, Method.QR, "ord-multi", "aa000001") for c in ("A2", "B2", "C1")
+        }
         for cid in ("A2", "B2", "C1"):
             wait_until(lambda cid=cid: len(rig.lock_pin(cid).states) == 3, what=f"{cid} relay pulsed")
             rig.lock_pin(cid).assert_states([False, True, False])
@@ -152,7 +146,8 @@ def test_qr_pickup_opens_every_zone_and_collects(cloud, config, book):
         rig.open_and_close("A2", "B2", "C1")
         collected = cloud.wait_events(K.COLLECTED, 3)
         assert {(e.compartment, e.order, e.code_id, e.method) for e in collected} == {
-            (c, "ord-multi", "aa000001", Method.QR) for c in ("A2", "B2", "C1")}
+            (c, "ord-multi", "aa000001", Method.QR) for c in ("A2", "B2", "C1")
+        }
         assert len(cloud.events(K.DOOR_OPENED)) == 3 and len(cloud.events(K.DOOR_CLOSED)) == 3
         assert cloud.events(K.TAMPER) == []
 
@@ -181,7 +176,9 @@ def test_vendor_code_opens_only_its_dropoffs_and_loads(cloud, config, book):
         assert result.ok and result.opened == ["A1", "A3"]
         unlocked = cloud.wait_events(K.UNLOCKED, 2)
         assert {(e.compartment, e.order, e.vendor, e.method) for e in unlocked} == {
-            ("A1", "ord-7", "bakkerij-x", Method.VENDOR), ("A3", "ord-8", "bakkerij-x", Method.VENDOR)}
+            ("A1", "ord-7", "bakkerij-x", Method.VENDOR),
+            ("A3", "ord-8", "bakkerij-x", Method.VENDOR),
+        }
         wait_until(lambda: len(rig.lock_pin("A3").states) >= 3, what="A3 relay pulsed")
         assert len(rig.lock_pin("B4").states) == 1  # the butcher's compartment stayed shut
 
@@ -195,15 +192,21 @@ def test_vendor_code_opens_only_its_dropoffs_and_loads(cloud, config, book):
         cloud.wait_events(K.LOADED, 2)
         done = rig.agent.scan(book.vendor("bakkerij-x", code_id="cc000001"))
         assert (done.ok, done.reason, done.message) == (
-            False, RejectReason.NOTHING_TO_OPEN, "Nothing to load here for bakkerij-x.")
+            False,
+            RejectReason.NOTHING_TO_OPEN,
+            "Nothing to load here for bakkerij-x.",
+        )
 
 
 @pytest.mark.parametrize(
     "make_code, reason, method",
     [
         (lambda b: b.pickup("o", ["B2"], code_id="aa0000f1", locker="elsewhere"), RejectReason.WRONG_LOCKER, Method.QR),
-        (lambda b: b.pickup("o", ["B2"], code_id="aa0000f1", start=NOW - timedelta(days=3)), RejectReason.EXPIRED,
-         Method.QR),
+        (
+            lambda b: b.pickup("o", ["B2"], code_id="aa0000f1", start=NOW - timedelta(days=3)),
+            RejectReason.EXPIRED,
+            Method.QR,
+        ),
         (lambda b: "999999", RejectReason.WRONG_PIN, Method.PIN),
         (lambda b: b.vendor("nobody", code_id="cc000009"), RejectReason.NOTHING_TO_OPEN, Method.VENDOR),
     ],
@@ -264,8 +267,12 @@ def test_sequence_numbers_increase_and_survive_a_restart(cloud, config):
         cloud.wait_events(K.TAMPER)
     events = sorted(cloud.events(), key=lambda e: e.seq)
     assert [(e.seq, e.kind) for e in events] == [
-        (1, K.CODE_REJECTED), (2, K.CODE_REJECTED), (3, K.CODE_REJECTED),
-        (4, K.CODE_REJECTED), (5, K.DOOR_OPENED), (6, K.TAMPER),
+        (1, K.CODE_REJECTED),
+        (2, K.CODE_REJECTED),
+        (3, K.CODE_REJECTED),
+        (4, K.CODE_REJECTED),
+        (5, K.DOOR_OPENED),
+        (6, K.TAMPER),
     ]
     assert len({e.id for e in events}) == 6
 
@@ -278,8 +285,13 @@ def test_remote_commands_are_refused_for_now(cloud, config):
 
     with running_rig(config) as rig:
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
-        command = Command(id="ab" * 16, kind="unlock", compartments=["A1"], expires_at=NOW + timedelta(minutes=5),
-                          issued_by="operator")
+        command = Command(
+            id="ab" * 16,
+            kind="unlock",
+            compartments=["A1"],
+            expires_at=NOW + timedelta(minutes=5),
+            issued_by="operator",
+        )
         cloud.session.publish(Outbound(topic(config.locker, Channel.CMD), codec.encode(command))).wait(5)
         ack = cloud.wait_for(Channel.CMD_ACK, lambda m: m.id == command.id)
         assert not ack.ok and "not supported" in ack.detail

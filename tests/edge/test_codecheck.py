@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.codecheck import CodeContext, Decision, Refusal, check_code
 from edge.keypad import KeypadState
 from edge.store import LoadedPart
+from lockers.codes import hash_pin
 from lockers.door import DropoffSession, PickupSession
 from lockers.layout import demo_layout
 from lockers.protocol.messages import EdgeSettings, Method, RejectReason
@@ -42,9 +43,7 @@ DESIRED = desired(
 
 
 def context(**changes) -> CodeContext:
-    base = CodeContext(
-        locker="demo-1", keys=BOOK.public_keys, desired=DESIRED, compartments=COMPARTMENTS, now=NOW
-    )
+    base = CodeContext(locker="demo-1", keys=BOOK.public_keys, desired=DESIRED, compartments=COMPARTMENTS, now=NOW)
     return replace(base, **changes)
 
 
@@ -59,7 +58,11 @@ def test_qr_pickup_opens_every_compartment_of_a_multi_zone_order():
     session = PickupSession(order="ord-multi", code_id="aa000001", method=Method.QR)
     assert decision.sessions == (("A2", session), ("B2", session), ("C1", session))
     assert (decision.method, decision.order, decision.code_id, decision.consume) == (
-        Method.QR, "ord-multi", "aa000001", "aa000001")
+        Method.QR,
+        "ord-multi",
+        "aa000001",
+        "aa000001",
+    )
     assert decision.message == "Compartments A2, B2 and C1 are open. Please close the door afterwards."
 
 
@@ -74,28 +77,71 @@ def test_a_pickup_token_works_without_any_desired_state():
 @pytest.mark.parametrize(
     "make_token, ctx_changes, reason, message",
     [
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", key=OTHER_KEY), {},
-         RejectReason.BAD_SIGNATURE, "This code is not genuine."),
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1"), {"keys": {2: OTHER_KEY.public_key()}},
-         RejectReason.UNKNOWN_KEY, "This code is not recognised here."),
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", start=NOW - timedelta(hours=25), hours=24), {},
-         RejectReason.EXPIRED, "This code has expired."),
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", start=NOW + timedelta(minutes=5)), {},
-         RejectReason.NOT_YET_VALID, "This code is not valid yet."),
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", locker="demo-2"), {},
-         RejectReason.WRONG_LOCKER, "This code is for another locker."),
-        (lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1"), {"consumed": frozenset({"aa0000f1"})},
-         RejectReason.ALREADY_USED, "This code has already been used."),
-        (lambda: BOOK.pickup("ord-gone", ["A3"], code_id="aa000004"), {},
-         RejectReason.REVOKED, "This code has been cancelled."),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", key=OTHER_KEY),
+            {},
+            RejectReason.BAD_SIGNATURE,
+            "This code is not genuine.",
+        ),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1"),
+            {"keys": {2: OTHER_KEY.public_key()}},
+            RejectReason.UNKNOWN_KEY,
+            "This code is not recognised here.",
+        ),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", start=NOW - timedelta(hours=25), hours=24),
+            {},
+            RejectReason.EXPIRED,
+            "This code has expired.",
+        ),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", start=NOW + timedelta(minutes=5)),
+            {},
+            RejectReason.NOT_YET_VALID,
+            "This code is not valid yet.",
+        ),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", locker="demo-2"),
+            {},
+            RejectReason.WRONG_LOCKER,
+            "This code is for another locker.",
+        ),
+        (
+            lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1"),
+            {"consumed": frozenset({"aa0000f1"})},
+            RejectReason.ALREADY_USED,
+            "This code has already been used.",
+        ),
+        (
+            lambda: BOOK.pickup("ord-gone", ["A3"], code_id="aa000004"),
+            {},
+            RejectReason.REVOKED,
+            "This code has been cancelled.",
+        ),
         (lambda: "HELLO WORLD", {}, RejectReason.MALFORMED, "This is not a Dorpskluis code."),
         (lambda: "", {}, RejectReason.MALFORMED, "This is not a Dorpskluis code."),
         (lambda: "12345", {}, RejectReason.MALFORMED, "This is not a Dorpskluis code."),
-        (lambda: BOOK.pickup("o", ["Z1"], code_id="aa0000f1"), {},
-         RejectReason.NOTHING_TO_OPEN, "There is nothing to open with this code."),
+        (
+            lambda: BOOK.pickup("o", ["Z1"], code_id="aa0000f1"),
+            {},
+            RejectReason.NOTHING_TO_OPEN,
+            "There is nothing to open with this code.",
+        ),
     ],
-    ids=["forged", "unknown-key", "expired", "not-yet-valid", "other-locker", "consumed", "revoked",
-         "garbage", "empty", "five-digits", "no-such-compartment"],
+    ids=[
+        "forged",
+        "unknown-key",
+        "expired",
+        "not-yet-valid",
+        "other-locker",
+        "consumed",
+        "revoked",
+        "garbage",
+        "empty",
+        "five-digits",
+        "no-such-compartment",
+    ],
 )
 def test_token_refusals(make_token, ctx_changes, reason, message):
     refusal = check_code(make_token(), context(**ctx_changes))
@@ -146,8 +192,11 @@ def test_vendor_code_opens_only_its_pending_dropoffs(vendor, loaded, expected):
     "vendor, loaded, desired_state",
     [
         ("groenteboer-q", frozenset(), DESIRED),
-        ("bakkerij-x", frozenset({LoadedPart("A1", "ord-7", "bakkerij-x"), LoadedPart("A3", "ord-8", "bakkerij-x")}),
-         DESIRED),
+        (
+            "bakkerij-x",
+            frozenset({LoadedPart("A1", "ord-7", "bakkerij-x"), LoadedPart("A3", "ord-8", "bakkerij-x")}),
+            DESIRED,
+        ),
         ("bakkerij-x", frozenset(), None),
     ],
     ids=["no-dropoffs", "all-loaded", "no-desired-state"],
@@ -183,7 +232,20 @@ def test_pin_is_refused_once_the_qr_was_used():
     refusal = check_code("482913", context(consumed=frozenset({"aa000001"})))
     assert isinstance(refusal, Refusal)
     assert (refusal.reason, refusal.method, refusal.message) == (
-        RejectReason.ALREADY_USED, Method.PIN, "This code has already been used.")
+        RejectReason.ALREADY_USED,
+        Method.PIN,
+        "This code has already been used.",
+    )
+
+
+def test_pin_of_a_collected_order_is_already_used_not_a_wrong_guess():
+    gone = hash_pin("555123", DESIRED.pin_salt)  # its grant left the desired state after the pickup
+    refusal = check_code("555123", context(used_pins=frozenset({gone})))
+    assert isinstance(refusal, Refusal)
+    assert (refusal.reason, refusal.message) == (RejectReason.ALREADY_USED, "This PIN has already been used.")
+    assert refusal.keypad.failures == 0
+    wrong = check_code("555124", context(used_pins=frozenset({gone})))
+    assert isinstance(wrong, Refusal) and wrong.reason is RejectReason.WRONG_PIN
 
 
 @pytest.mark.parametrize(
@@ -215,14 +277,19 @@ def test_wrong_pins_count_down_then_lock_the_keypad():
         assert isinstance(refusal, Refusal) and refusal.reason is RejectReason.WRONG_PIN
         messages.append(refusal.message)
         ctx = replace(ctx, keypad=refusal.keypad)
-    assert messages == ["Wrong PIN. 2 attempts left.", "Wrong PIN. 1 attempt left.",
-                        "Wrong PIN. The keypad is locked for 5 minutes."]
+    assert messages == [
+        "Wrong PIN. 2 attempts left.",
+        "Wrong PIN. 1 attempt left.",
+        "Wrong PIN. The keypad is locked for 5 minutes.",
+    ]
     assert ctx.keypad.locked(NOW)
     # Even the right PIN is refused while locked, and it does not extend the lockout.
     locked = check_code("730551", replace(ctx, now=NOW + timedelta(minutes=4)))
     assert isinstance(locked, Refusal)
     assert (locked.reason, locked.message) == (
-        RejectReason.KEYPAD_LOCKED, "Too many wrong PINs. Try again in 1 minute.")
+        RejectReason.KEYPAD_LOCKED,
+        "Too many wrong PINs. Try again in 1 minute.",
+    )
     assert locked.keypad == ctx.keypad
     # Tokens still work during a keypad lockout.
     token = BOOK.pickup("ord-single", ["B3"], code_id="aa000002")
@@ -240,12 +307,15 @@ def test_a_right_pin_resets_the_count():
     assert isinstance(decision, Decision) and decision.keypad == KeypadState()
 
 
-@pytest.mark.parametrize("max_attempts, lockout_s, wrong, locked, left_after", [
-    (1, 60, 1, True, 1),
-    (5, 60, 4, False, 1),
-    (5, 60, 5, True, 5),
-    (3, 0, 3, False, 3),  # no lockout configured: the count just starts again
-])
+@pytest.mark.parametrize(
+    "max_attempts, lockout_s, wrong, locked, left_after",
+    [
+        (1, 60, 1, True, 1),
+        (5, 60, 4, False, 1),
+        (5, 60, 5, True, 5),
+        (3, 0, 3, False, 3),  # no lockout configured: the count just starts again
+    ],
+)
 def test_keypad_limits_come_from_the_settings(max_attempts, lockout_s, wrong, locked, left_after):
     settings = EdgeSettings(pin_max_attempts=max_attempts, pin_lockout_s=lockout_s)
     keypad = KeypadState()

@@ -56,9 +56,11 @@ def test_minimal_config_with_defaults(tmp_path):
 
 
 def test_full_config(tmp_path, run_dir):
-    body = minimal(extra="telemetry_interval_s = 5").replace(
-        'layout = "layout.json"', 'layout = "layout.json"\nw1_base = "w1"\npin_factory = "mock"'
-    ).replace('port = 18830', 'port = 18830\nusername = "demo-1"\npassword = "s3cret"')
+    body = (
+        minimal(extra="telemetry_interval_s = 5")
+        .replace('layout = "layout.json"', 'layout = "layout.json"\nw1_base = "w1"\npin_factory = "mock"')
+        .replace("port = 18830", 'port = 18830\nusername = "demo-1"\npassword = "s3cret"')
+    )
     config = load_edge_config(write_config(tmp_path, body + '\n[control]\nsocket = "ctl.sock"\n'))
     assert config.w1_base == (tmp_path / "w1").resolve()
     assert config.hardware.pin_factory == "mock"
@@ -88,12 +90,22 @@ def test_absolute_paths_stay_as_written(tmp_path):
         (minimal().replace("[mqtt]", "[broker]"), "mqtt: Field required"),
         (minimal().replace('layout = "layout.json"', ""), r"\[hardware\] layout"),
         (minimal(extra="telemetry_interval_s = -1"), "telemetry_interval_s"),
-        (minimal().replace('[hardware]', '[hardware]\npin_factory = "pigpio"'), "pin_factory"),
+        (minimal().replace("[hardware]", '[hardware]\npin_factory = "pigpio"'), "pin_factory"),
         (minimal(extra='colour = "blue"'), "colour"),
         ('layout = "x.json"\n' + minimal(), r"\[hardware\] layout"),
     ],
-    ids=["bad-toml", "bad-locker-id", "short-key", "not-base64", "no-mqtt", "no-layout", "bad-interval",
-         "bad-pin-factory", "unknown-key", "top-level-layout"],
+    ids=[
+        "bad-toml",
+        "bad-locker-id",
+        "short-key",
+        "not-base64",
+        "no-mqtt",
+        "no-layout",
+        "bad-interval",
+        "bad-pin-factory",
+        "unknown-key",
+        "top-level-layout",
+    ],
 )
 def test_invalid_configs_name_the_problem(tmp_path, body, message):
     with pytest.raises(ConfigError, match=message) as raised:

@@ -14,21 +14,9 @@ from edge.control import ControlServer, request, runtime_dir, socket_path
 from lockers.errors import ControlError
 from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import CodeBook, desired, grant
-from tests.edge.harness import CloudSide, edge_config, new_locker_id, running_rig
+from tests.edge.harness import edge_config, running_rig
 
 KEY = CodeBook().key
-
-
-@pytest.fixture
-def locker():
-    return new_locker_id()
-
-
-@pytest.fixture
-def cloud(broker, locker):
-    side = CloudSide(broker, locker)
-    yield side
-    side.close()
 
 
 @pytest.fixture

@@ -18,22 +18,9 @@ from lockers.layout import demo_layout
 from lockers.protocol.messages import EventKind, Quality
 from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import CodeBook, desired, dropoff, grant
-from tests.edge.harness import CloudSide, new_locker_id
 from tests.support import wait_until
 
 K = EventKind
-
-
-@pytest.fixture
-def locker():
-    return new_locker_id()
-
-
-@pytest.fixture
-def cloud(broker, locker):
-    side = CloudSide(broker, locker)
-    yield side
-    side.close()
 
 
 @pytest.fixture
@@ -67,7 +54,9 @@ class SimProcess:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "edge.sim", str(toml), "--speed", "5"],
-                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
             )
 
     def output(self) -> str:
@@ -99,12 +88,15 @@ def now() -> datetime:
 
 
 def test_simulated_locker_end_to_end(cloud, locker, book, edge_toml, run_dir, tmp_path):
-    cloud.publish_desired(desired(
-        1, issued_at=now(),
-        pickups=[grant("ord-1", "aa000001", "482913", ["B2", "C1"], expires_at=now() + timedelta(days=1))],
-        dropoffs=[dropoff("ord-2", "bakkerij-x", ["A1"], until=now() + timedelta(days=1))],
-        unlock_pulse_s=0.2,
-    ))
+    cloud.publish_desired(
+        desired(
+            1,
+            issued_at=now(),
+            pickups=[grant("ord-1", "aa000001", "482913", ["B2", "C1"], expires_at=now() + timedelta(days=1))],
+            dropoffs=[dropoff("ord-2", "bakkerij-x", ["A1"], until=now() + timedelta(days=1))],
+            unlock_pulse_s=0.2,
+        )
+    )
     sim = SimProcess(edge_toml, tmp_path / "sim.log")
     try:
         wait_until(lambda: answering(locker), timeout=20, what="the control socket")
@@ -122,8 +114,10 @@ def test_simulated_locker_end_to_end(cloud, locker, book, edge_toml, run_dir, tm
         collected = cloud.wait_events(K.COLLECTED, 2)
         assert {(e.compartment, e.order, e.method) for e in collected} == {("B2", "ord-1", "qr"), ("C1", "ord-1", "qr")}
 
-        vendor = request(locker, {"cmd": "scan", "code": book.vendor("bakkerij-x", code_id="cc000001",
-                                                                     start=now() - timedelta(days=1))})
+        vendor = request(
+            locker,
+            {"cmd": "scan", "code": book.vendor("bakkerij-x", code_id="cc000001", start=now() - timedelta(days=1))},
+        )
         assert vendor["opened"] == ["A1"]
         cloud.wait_for(Channel.EVENTS, lambda e: e.kind is K.DOOR_OPENED and e.compartment == "A1")
         request(locker, {"cmd": "door", "compartment": "A1", "action": "close"})
@@ -134,7 +128,8 @@ def test_simulated_locker_end_to_end(cloud, locker, book, edge_toml, run_dir, tm
         assert forced == {"ok": True, "message": "door A4 forced open while locked"}
         assert cloud.wait_events(K.TAMPER)[0].compartment == "A4"
         assert request(locker, {"cmd": "door", "compartment": "A4", "action": "open"})["message"] == (
-            "door A4 is already open")
+            "door A4 is already open"
+        )
         assert request(locker, {"cmd": "door", "compartment": "Q1", "action": "open"})["ok"] is False
 
         refused = request(locker, {"cmd": "scan", "code": "000000"})

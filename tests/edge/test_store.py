@@ -30,14 +30,16 @@ def test_state_survives_reopening(tmp_path):
     first = EdgeStore.open(tmp_path)
     state = desired(7, pickups=[grant("o1", "aa000001", "482913", ["B2"])], dropoffs=[dropoff("o2", "v", ["A1"])])
     first.save_desired(state)
-    first.consume_code("aa000001", NOW)
+    first.consume_code("aa000001", NOW, pin_hash="ab" * 16)
+    first.consume_code("aa000002", NOW)
     first.mark_loaded(LoadedPart("A1", "o2", "v"), NOW)
     assert [first.next_seq() for _ in range(3)] == [1, 2, 3]
     first.close()
     again = EdgeStore.open(tmp_path)
     assert again.desired() == state
     assert again.desired_version() == 7
-    assert again.consumed_codes() == {"aa000001"}
+    assert again.consumed_codes() == {"aa000001", "aa000002"}
+    assert again.used_pin_hashes() == {"ab" * 16}
     assert again.loaded_parts() == {LoadedPart("A1", "o2", "v")}
     assert again.next_seq() == 4
     again.close()

@@ -9,23 +9,11 @@ from lockers.protocol.messages import EventKind, Quality, Telemetry
 from lockers.protocol.topics import Channel
 from sensors.simulator import CabinetSimulator
 from tests.edge.codes_fixture import CodeBook, desired
-from tests.edge.harness import LAYOUT, CloudSide, edge_config, new_locker_id, running_rig
+from tests.edge.harness import LAYOUT, CloudSide, edge_config, running_rig
 from tests.support import wait_until
 
 BOOK = CodeBook()
 EXPECTED_ZONES = {"28-00000000a001": Zone.AMBIENT, "28-00000000b001": Zone.CHILLED, "28-00000000c001": Zone.FROZEN}
-
-
-@pytest.fixture
-def locker():
-    return new_locker_id()
-
-
-@pytest.fixture
-def cloud(broker, locker):
-    side = CloudSide(broker, locker)
-    yield side
-    side.close()
 
 
 @pytest.fixture
@@ -63,8 +51,9 @@ def test_a_sensor_fault_shows_in_readings_and_raises_one_event(broker, cloud, lo
         seen_before = len(batches(cloud))
 
         def disconnected():
-            return [b for b in batches(cloud)[seen_before:]
-                    if any(r.quality is Quality.DISCONNECTED for r in b.readings)]
+            return [
+                b for b in batches(cloud)[seen_before:] if any(r.quality is Quality.DISCONNECTED for r in b.readings)
+            ]
 
         faulty = wait_until(lambda: len(disconnected()) >= 3 and disconnected(), what="three batches with the fault")
         chilled = next(r for r in faulty[0].readings if r.sensor == "28-00000000b001")

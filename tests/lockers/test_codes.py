@@ -152,6 +152,8 @@ def test_new_pins_avoid_taken_and_weak_ones():
         assert codes.is_pin(pin) and pin not in taken and not codes.is_weak_pin(pin)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("123456", True), ("12345", False), ("12345a", False), ("１２３４５６", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("123456", True), ("12345", False), ("12345a", False), ("１２３４５６", False)]
+)
 def test_is_pin(text, expected):
     assert codes.is_pin(text) is expected

@@ -62,6 +62,8 @@ def test_unreadable_files(tmp_path):
         load_layout(bad)
 
 
-@pytest.mark.parametrize(("value", "ok"), [("demo-1", True), ("a", True), ("Demo", False), ("a/b", False), ("-x", False), ("x" * 33, False)])
+@pytest.mark.parametrize(
+    ("value", "ok"), [("demo-1", True), ("a", True), ("Demo", False), ("a/b", False), ("-x", False), ("x" * 33, False)]
+)
 def test_locker_ids_are_topic_safe(value, ok):
     assert is_locker_id(value) is ok

@@ -31,7 +31,15 @@ def test_parse_topic(name, expected):
 
 @pytest.mark.parametrize(
     "name",
-    ["dk/v2/demo-1/state", "dk/v1/Demo/state", "dk/v1/demo-1/nope", "dk/v1//state", "dk/v1/demo-1", "x", "dk/v1/+/state"],
+    [
+        "dk/v2/demo-1/state",
+        "dk/v1/Demo/state",
+        "dk/v1/demo-1/nope",
+        "dk/v1//state",
+        "dk/v1/demo-1",
+        "x",
+        "dk/v1/+/state",
+    ],
 )
 def test_parse_topic_refuses(name):
     with pytest.raises(MalformedMessage):
@@ -79,7 +87,8 @@ def test_round_trip_every_channel_model():
         ),
         (
             Channel.TELEMETRY,
-            b'{"readings": [{"sensor": "28-00000000b001", "zone": "chilled", "ts": "2026-11-26T12:00:00", "celsius": 4}]}',
+            b'{"readings": [{"sensor": "28-00000000b001", "zone": "chilled", '
+            b'"ts": "2026-11-26T12:00:00", "celsius": 4}]}',
             "timezone",
         ),
         (Channel.EVENTS, b"[" * 300_000, "exceeds"),
@@ -98,4 +107,4 @@ def test_unknown_fields_from_newer_peers_are_ignored():
 
 def test_preview_truncates():
     assert codec.preview(b"x" * 500, limit=10) == "x" * 10 + "…"
-    assert codec.preview(b"\xff\xfeok") .endswith("ok")
+    assert codec.preview(b"\xff\xfeok").endswith("ok")

@@ -99,9 +99,7 @@ def test_fault_files_are_the_ones_seen_in_the_field() -> None:
     assert w1.conversion_failed_w1_slave() == (
         "ff 07 4b 46 7f ff 0c 10 a6 : crc=a6 YES\nff 07 4b 46 7f ff 0c 10 a6 t=127937\n"
     )
-    assert w1.lost_ground_w1_slave() == (
-        "ff ff ff ff ff ff ff ff ff : crc=c9 NO\n00 00 00 00 00 00 00 00 00 t=-62\n"
-    )
+    assert w1.lost_ground_w1_slave() == ("ff ff ff ff ff ff ff ff ff : crc=c9 NO\n00 00 00 00 00 00 00 00 00 t=-62\n")
 
 
 def test_format_rejects_a_short_scratchpad() -> None:
