@@ -66,6 +66,13 @@ class SimulatedCabinet:
             return False, f"unknown door action {action!r}; use open or close"
         want_open = action == "open"
         with self._lock:
+            if not want_open and compartment_id in self._popping and not self.door_open(compartment_id):
+                # Closing a door whose latch just let go, before the spring pushed it: whoever asks has
+                # opened it, used it and shut it (a script can be faster than the spring).
+                del self._popping[compartment_id]
+                self._set_door(compartment, True)
+                self._set_door(compartment, False)
+                return True, f"door {compartment_id} opened and closed"
             if self.door_open(compartment_id) == want_open:
                 return True, f"door {compartment_id} is already {'open' if want_open else 'closed'}"
             forced = want_open and not self._unlatched(compartment)

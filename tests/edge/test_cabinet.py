@@ -58,6 +58,25 @@ def test_people_close_and_open_doors(parts):
     assert hardware.compartment("C1").door_open
 
 
+def test_closing_a_released_door_before_it_springs_open_counts_as_opened_and_closed(tmp_path):
+    """A script may ask to close faster than the spring pushes the door: it was opened, used and shut."""
+    factory = MockFactory()
+    hardware = LockerHardware.from_layout(LAYOUT, factory)
+    cabinet = SimulatedCabinet(LAYOUT, factory, pop_delay_s=30)
+    cabinet.start()
+    try:
+        changes: list[tuple[str, bool]] = []
+        hardware.set_door_callback(lambda cid, is_open: changes.append((cid, is_open)))
+        hardware.compartment("B3").pulse(0.005)
+        wait_until(lambda: "B3" in cabinet._popping, timeout=3, what="the latch of B3 let go")  # noqa: SLF001
+        assert cabinet.move_door("B3", "close") == (True, "door B3 opened and closed")
+        assert changes == [("B3", True), ("B3", False)]
+        assert cabinet.move_door("B3", "close") == (True, "door B3 is already closed")
+    finally:
+        cabinet.stop()
+        hardware.close()
+
+
 def test_opening_while_the_relay_is_on_is_not_forcing(parts):
     hardware, cabinet, _ = parts
     hardware.compartment("A1").pulse(2)
