@@ -102,7 +102,8 @@ def _postgres_schema_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(plain, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).strip()[:120]}")
+        reason = " ".join(str(exc).split())[:160]  # one line in pytest's summary
+        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {reason}")
     schema = f"dk_test_{uuid.uuid4().hex[:10]}"
     with admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
