@@ -109,16 +109,7 @@ class Ingest:
             locker.last_seen = utcnow()
             newest: dict[str, ReadingMessage] = {}
             for reading in message.readings:
-                session.add(
-                    Reading(
-                        locker_id=locker_id,
-                        sensor=reading.sensor,
-                        zone=reading.zone.value,
-                        ts=reading.ts,
-                        celsius=reading.celsius,
-                        quality=reading.quality.value,
-                    )
-                )
+                session.add(Reading(**_columns(locker_id, reading)))
                 if reading.sensor not in newest or reading.ts > newest[reading.sensor].ts:
                     newest[reading.sensor] = reading
             for reading in newest.values():
@@ -159,16 +150,19 @@ class Ingest:
 def _update_latest(session: Session, locker_id: str, reading: ReadingMessage) -> None:
     latest = session.get(LatestReading, (locker_id, reading.sensor))
     if latest is None:
-        session.add(
-            LatestReading(
-                locker_id=locker_id,
-                sensor=reading.sensor,
-                zone=reading.zone.value,
-                ts=reading.ts,
-                celsius=reading.celsius,
-                quality=reading.quality.value,
-            )
-        )
+        session.add(LatestReading(**_columns(locker_id, reading)))
     elif reading.ts >= latest.ts:
         latest.zone, latest.ts = reading.zone.value, reading.ts
         latest.celsius, latest.quality = reading.celsius, reading.quality.value
+
+
+def _columns(locker_id: str, reading: ReadingMessage) -> dict:
+    """A reading message as the columns shared by `readings` and `latest_readings`."""
+    return {
+        "locker_id": locker_id,
+        "sensor": reading.sensor,
+        "zone": reading.zone.value,
+        "ts": reading.ts,
+        "celsius": reading.celsius,
+        "quality": reading.quality.value,
+    }
