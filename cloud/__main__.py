@@ -23,17 +23,19 @@ def serve() -> None:
 
 
 def init() -> None:
-    """Create the signing key and the resident link secret in data_dir when they do not exist yet."""
+    """Create the signing key, the resident link secret and the webhook secret when they do not exist yet."""
     from cloud.keys import load_signing_key_file
     from cloud.settings import Settings
-    from cloud.tokens import load_link_secret
+    from cloud.tokens import load_link_secret, load_secret_file
 
     settings = Settings()
     signing = settings.resolved_signing_key_file()
     links = settings.resolved_link_secret_file()
+    webhooks = settings.resolved_webhook_secret_file()
     load_signing_key_file(signing, create=True)
     load_link_secret(links, create=True)
-    print(f"signing key: {signing}\nresident link secret: {links}")
+    load_secret_file(webhooks, create=True, what="webhook secret")
+    print(f"signing key: {signing}\nresident link secret: {links}\nwebhook secret: {webhooks}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,6 +60,8 @@ def validation_message(errors: Sequence[Any]) -> str:
         reason = (first.get("ctx") or {}).get("error", "")
         return f"the request body is not valid JSON{': ' + str(reason) if reason else ''}"
     loc = [str(part) for part in first.get("loc", ())]
+    if loc == ["body"] and first.get("type") == "value_error":
+        return str(first.get("msg", "the request body is invalid")).removeprefix("Value error, ")
     if loc == ["body"]:
         # Usually JSON sent without `Content-Type: application/json`, which FastAPI then does not parse.
         return "the request body must be a JSON object, sent with Content-Type: application/json"

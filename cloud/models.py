@@ -98,12 +98,20 @@ class Order(Base):
     pin: Mapped[str | None] = mapped_column(String(6))
     pin_hash: Mapped[str | None] = mapped_column(String(64))
     code_issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set when the goods breached the cold chain under the site policy "block": the code is revoked.
+    pickup_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
 
     parts: Mapped[list[OrderPart]] = relationship(
         back_populates="order", order_by="OrderPart.position", lazy="selectin", cascade="all, delete-orphan"
     )
     transitions: Mapped[list[OrderTransition]] = relationship(
         order_by="OrderTransition.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+    breaches: Mapped[list[OrderBreach]] = relationship(
+        order_by="OrderBreach.alert_id", lazy="selectin", cascade="all, delete-orphan"
+    )
+    coldchain_records: Mapped[list[ColdChainRecord]] = relationship(
+        order_by="ColdChainRecord.position", lazy="selectin", cascade="all, delete-orphan"
     )
 
     @property
@@ -128,6 +136,10 @@ class OrderPart(Base):
     compartment_id: Mapped[str | None] = mapped_column(String(3))
     loaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     collected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The locker's own timestamps of loading and collection (event time, never clamped to our clock):
+    # the cold-chain record covers exactly this dwell, on the same clock as the readings.
+    loaded_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    collected_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     order: Mapped[Order] = relationship(back_populates="parts")
 
@@ -160,8 +172,13 @@ class EdgeEvent(Base):
 
 
 class Reading(Base):
+    """A raw temperature sample, kept for `raw_retention_days`; a repeated sample (QoS 1) is stored once."""
+
     __tablename__ = "readings"
-    __table_args__ = (Index("ix_readings_locker_ts", "locker_id", "ts"),)
+    __table_args__ = (
+        Index("ix_readings_locker_ts", "locker_id", "ts"),
+        UniqueConstraint("locker_id", "sensor", "ts", name="uq_readings_locker_sensor_ts"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id", ondelete="CASCADE"))
@@ -185,6 +202,44 @@ class LatestReading(Base):
     quality: Mapped[str] = mapped_column(String(20))
 
 
+class OrderBreach(Base):
+    """A temperature alert that hit goods of this order while they were in the locker."""
+
+    __tablename__ = "order_breaches"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    noted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ColdChainRecord(Base):
+    """The temperatures one order part saw during its dwell; written once when the order is collected or expires."""
+
+    __tablename__ = "coldchain_records"
+    __table_args__ = (UniqueConstraint("order_id", "position", name="uq_coldchain_records_order_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # of the order part
+    zone: Mapped[str] = mapped_column(String(16))
+    compartment_id: Mapped[str | None] = mapped_column(String(3))
+    vendor_id: Mapped[str] = mapped_column(String(40))
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    samples: Mapped[int] = mapped_column(Integer)
+    faulty_samples: Mapped[int] = mapped_column(Integer)
+    min_c: Mapped[float | None] = mapped_column(Float)
+    max_c: Mapped[float | None] = mapped_column(Float)
+    mean_c: Mapped[float | None] = mapped_column(Float)
+    mkt_c: Mapped[float | None] = mapped_column(Float)
+    minutes_above_limit: Mapped[float] = mapped_column(Float)
+    limit_c: Mapped[float | None] = mapped_column(Float)
+    breached: Mapped[bool] = mapped_column(Boolean)
+    alert_ids: Mapped[list] = mapped_column(JSON)
+    policy: Mapped[str] = mapped_column(String(8))
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class SigningKey(Base):
     """Public half of every signing key ever used; the private key stays in its PEM file."""
 
@@ -194,3 +249,7 @@ class SigningKey(Base):
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     algorithm: Mapped[str] = mapped_column(String(16), default="Ed25519")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# The monitoring tables (alerts, limits, audit, notifications, aggregates) live in their own module.
+from cloud import models_monitoring  # noqa: E402, F401

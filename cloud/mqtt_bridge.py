@@ -1,8 +1,10 @@
 """The cloud's MQTT side: one persistent session, a queue, and ONE worker thread that decodes and ingests.
 
-paho's network thread only enqueues what arrives; the worker parses the topic and decodes the payload
-once each, then hands the message to the ingest service. Anything malformed, or from a locker nobody
-registered, is counted by reason, logged at WARNING with a short excerpt, and dropped.
+paho's network thread only enqueues what arrives; the worker takes everything queued (up to MAX_BATCH),
+parses the topic and decodes the payload once each, then hands the messages to the ingest service in
+arrival order: runs of consecutive telemetry messages as one batch (one transaction), everything else one
+by one. Anything malformed, or from a locker nobody registered, is counted by reason, logged at WARNING
+with a short excerpt, and dropped.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from cloud.settings import Settings
 from lockers.errors import MalformedMessage
 from lockers.mqtt import BrokerAddress, Delivery, Inbound, MqttSession, Outbound
 from lockers.protocol import codec
-from lockers.protocol.messages import DesiredState, Message
+from lockers.protocol.messages import DesiredState, Message, Telemetry
 from lockers.protocol.topics import EDGE_PUBLISHES, Channel, TopicAddress, cloud_subscription, parse_topic, topic
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TopicAddress, Message], Outcome]
+TelemetryHandler = Callable[[list[tuple[TopicAddress, Telemetry]]], list[Outcome | Dropped]]
+MAX_BATCH = 500
 _JSON_NUL = b"\\u0000"
 SUBSCRIBED = (Channel.STATE, Channel.TELEMETRY, Channel.EVENTS, Channel.REPORTED, Channel.CMD_ACK)
 
@@ -77,6 +81,7 @@ class MqttBridge:
         self._pending = 0
         self._idle = threading.Condition()
         self._handler: Handler | None = None
+        self._telemetry: TelemetryHandler | None = None
         self._worker: threading.Thread | None = None
         self._session = MqttSession(
             address,
@@ -88,9 +93,11 @@ class MqttBridge:
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self, handler: Handler) -> None:
-        """Start the worker, then connect in the background (reconnecting until `stop`)."""
+    def start(self, handler: Handler, telemetry: TelemetryHandler | None = None) -> None:
+        """Start the worker, then connect in the background (reconnecting until `stop`); `telemetry`, when
+        given, takes runs of telemetry messages at once."""
         self._handler = handler
+        self._telemetry = telemetry
         self._worker = threading.Thread(target=self._work, name="dk-cloud-ingest", daemon=True)
         self._worker.start()
         self._session.start()
@@ -136,44 +143,102 @@ class MqttBridge:
 
     def _work(self) -> None:
         while True:
-            inbound = self._inbox.get()
-            if inbound is None:
+            first = self._inbox.get()
+            if first is None:
                 return
+            batch, stopping = [first], False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
             try:
-                self._process(inbound)
-            except Exception:
-                # A bug or a database outage: keep serving the other messages, but say so loudly.
-                self.stats.count_drop("processing_error")
-                log.exception("failed to process MQTT message on %s; dropped", inbound.topic[:120])
+                self._process_all(batch)
             finally:
                 with self._idle:
-                    self._pending -= 1
+                    self._pending -= len(batch)
                     self._idle.notify_all()
+            if stopping:
+                return
 
-    def _process(self, inbound: Inbound) -> None:
+    def _process_all(self, inbounds: list[Inbound]) -> None:
+        run: list[tuple[Inbound, TopicAddress, Telemetry]] = []
+        for inbound in inbounds:
+            decoded = self._safely(inbound, self._decode)
+            if decoded is None:
+                continue
+            address, message = decoded
+            if self._telemetry is not None and isinstance(message, Telemetry):
+                run.append((inbound, address, message))
+                continue
+            self._telemetry_run(run)
+            run = []
+            self._safely(inbound, lambda i, a=address, m=message: self._dispatch(i, a, m))
+        self._telemetry_run(run)
+
+    def _safely(self, inbound: Inbound, step: Callable):
+        try:
+            return step(inbound)
+        except Exception:
+            # A bug or a database outage: keep serving the other messages, but say so loudly.
+            self.stats.count_drop("processing_error")
+            log.exception("failed to process MQTT message on %s; dropped", inbound.topic[:120])
+            return None
+
+    def _decode(self, inbound: Inbound) -> tuple[TopicAddress, Message] | None:
         try:
             address = parse_topic(inbound.topic)
         except MalformedMessage as exc:
             self._drop("malformed_topic", str(exc), inbound)
-            return
+            return None
         if address.channel not in EDGE_PUBLISHES:
             self._drop("unexpected_channel", f"{address.channel.value} is published by the cloud", inbound)
-            return
+            return None
         if _JSON_NUL in inbound.payload:
             # Valid JSON, but no text column (PostgreSQL above all) can hold it: refuse before it gets that far.
             self._drop("malformed_payload", "a string holds a NUL character", inbound)
-            return
+            return None
         try:
-            message = codec.decode(address.channel, inbound.payload)
+            return address, codec.decode(address.channel, inbound.payload)
         except MalformedMessage as exc:
             self._drop("malformed_payload", str(exc), inbound)
-            return
+            return None
+
+    def _dispatch(self, inbound: Inbound, address: TopicAddress, message: Message) -> None:
         try:
             outcome = self._handler(address, message)
         except Dropped as exc:
             self._drop(exc.reason, str(exc), inbound)
             return
         self.stats.count(outcome)
+
+    def _telemetry_run(self, run: list[tuple[Inbound, TopicAddress, Telemetry]]) -> None:
+        """One transaction for the whole run; if it fails, each message again on its own, so only the
+        message at fault is lost."""
+        if not run:
+            return
+        if len(run) > 1:
+            try:
+                results = self._telemetry([(address, message) for _, address, message in run])
+            except Exception as exc:
+                log.warning("telemetry batch of %d messages failed (%s); retrying them one by one", len(run), exc)
+                for item in run:
+                    self._telemetry_run([item])
+                return
+        else:
+            inbound, address, message = run[0]
+            results = self._safely(inbound, lambda _i: self._telemetry([(address, message)]))
+            if results is None:
+                return
+        for (inbound, _, _), result in zip(run, results, strict=True):
+            if isinstance(result, Dropped):
+                self._drop(result.reason, str(result), inbound)
+            else:
+                self.stats.count(result)
 
     def _drop(self, reason: str, detail: str, inbound: Inbound) -> None:
         self.stats.count_drop(reason)

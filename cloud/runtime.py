@@ -1,22 +1,35 @@
-"""Wiring: settings -> database, keys, services and the MQTT bridge; started and stopped as one."""
+"""Wiring: settings -> database, keys, services, the MQTT bridge and the background threads; started and
+stopped as one."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from cloud.db import Database
+from cloud.export import Exporter, InfluxSettings, build_exporter
 from cloud.keys import KeyRing, load_key_ring, load_signing_key_file
+from cloud.models_monitoring import Contact
 from cloud.mqtt_bridge import MqttBridge
+from cloud.notify.delivery import Notifier
+from cloud.services.alerts import Alerts
+from cloud.services.coldchain import ColdChain
+from cloud.services.contacts import Contacts
 from cloud.services.desired import DesiredStates
 from cloud.services.event_effects import EventEffects
 from cloud.services.ingest import Ingest
+from cloud.services.limits import Limits
 from cloud.services.lockers import Lockers
+from cloud.services.monitoring import Monitoring
 from cloud.services.orders import Orders
 from cloud.services.pickup import Pickups
 from cloud.services.vendors import Vendors
+from cloud.services.watchdog import Watchdog
 from cloud.settings import Settings
-from cloud.tokens import ResidentLinks, load_link_secret
+from cloud.tokens import ResidentLinks, load_link_secret, load_secret_file
+from lockers.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +48,29 @@ class CloudRuntime:
     vendors: Vendors
     lockers: Lockers
     ingest: Ingest
+    limits: Limits
+    alerts: Alerts
+    contacts: Contacts
+    coldchain: ColdChain
+    monitoring: Monitoring
+    notifier: Notifier
+    watchdog: Watchdog
+    exporter: Exporter
 
     def start(self) -> None:
-        """Connect to the broker, start ingesting, and republish every locker's desired state."""
-        self.bridge.start(self.ingest.handle)
+        """Start delivering notifications, connect to the broker, ingest, republish desired states, watch."""
+        self.exporter.start()
+        self.notifier.start()
+        self.bridge.start(self.ingest.handle, self.ingest.telemetry_batch)
         count = self.desired.publish_all()
+        self.watchdog.start()
         log.info("cloud started: %d locker(s), MQTT %s:%s", count, self.settings.mqtt_host, self.settings.mqtt_port)
 
     def close(self) -> None:
+        self.watchdog.stop()
         self.bridge.stop()
+        self.exporter.stop(timeout=10)  # after ingest stopped: what it handed over still gets written
+        self.notifier.stop()
         self.db.dispose()
 
 
@@ -57,12 +84,21 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         with db.write() as session:
             keys = load_key_ring(session, private_key)
         links = ResidentLinks(load_link_secret(settings.resolved_link_secret_file(), create=develop))
+        webhook_secret = _webhook_secret(settings, db)
+        exporter = build_exporter(InfluxSettings())
     except BaseException:
         db.dispose()
         raise
     bridge = MqttBridge(settings)
     desired = DesiredStates(db, bridge)
     pickups = Pickups(settings, keys, links)
+    limits = Limits(db)
+    alerts = Alerts(db, settings)
+    coldchain = ColdChain(settings, limits)
+    monitoring = Monitoring(limits, alerts, coldchain)
+    notifier = Notifier(db, settings, webhook_secret)
+    ingest = Ingest(db, EventEffects(pickups, coldchain), desired, monitoring, notifier)
+    ingest.add_reading_sink(exporter.submit)  # after commit, never blocking: InfluxDB gets stored readings
     return CloudRuntime(
         settings=settings,
         db=db,
@@ -73,5 +109,28 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         pickups=pickups,
         vendors=Vendors(db, keys, settings.admin_key_value()),
         lockers=Lockers(db, desired),
-        ingest=Ingest(db, EventEffects(pickups), desired),
+        ingest=ingest,
+        limits=limits,
+        alerts=alerts,
+        contacts=Contacts(db, webhooks_enabled=webhook_secret is not None),
+        coldchain=coldchain,
+        monitoring=monitoring,
+        notifier=notifier,
+        watchdog=Watchdog(db, settings, alerts, desired, notifier),
+        exporter=exporter,
     )
+
+
+def _webhook_secret(settings: Settings, db: Database) -> bytes | None:
+    """Generated in development; in production read when present, and required once webhooks are configured."""
+    path = settings.resolved_webhook_secret_file()
+    if not settings.production or path.is_file():
+        return load_secret_file(path, create=True, what="webhook secret")
+    with db.read() as session:
+        webhooks = session.scalar(select(Contact.id).where(Contact.active.is_(True), Contact.webhook_url.is_not(None)))
+    if webhooks is not None:
+        raise ConfigError(
+            f"contacts with webhooks are configured but the webhook secret file {path} does not exist; "
+            "production never generates it on the fly (create it once with `python -m cloud init`)"
+        )
+    return None

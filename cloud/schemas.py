@@ -77,6 +77,30 @@ class TransitionOut(BaseModel):
     cause: str
 
 
+class ColdChainPartOut(BaseModel):
+    zone: Zone
+    compartment: str | None
+    vendor: str
+    start: datetime = Field(description="the locker's time of loading")
+    end: datetime = Field(description="the locker's time of collection (or the expiry)")
+    samples: int
+    faulty_samples: int
+    min_c: float | None
+    max_c: float | None
+    mean_c: float | None = Field(description="time-weighted")
+    mkt_c: float | None = Field(description="mean kinetic temperature")
+    minutes_above_limit: float
+    limit_c: float | None = Field(description="null for ambient goods: no upper limit")
+    breached: bool
+    alerts: list[int] = Field(description="ids of the zone's alerts during the dwell")
+
+
+class ColdChainOut(BaseModel):
+    breached: bool = Field(description="a temperature alert of a part's zone overlapped its dwell")
+    policy: Literal["warn", "block"]
+    parts: list[ColdChainPartOut]
+
+
 class OrderOut(BaseModel):
     id: str
     locker: str
@@ -89,6 +113,9 @@ class OrderOut(BaseModel):
     dropoff_until: datetime
     pickup_deadline: datetime | None = Field(description="set when the order is ready: loading time + zone expiry")
     history: list[TransitionOut]
+    coldchain_breached: bool = Field(description="a temperature alert hit these goods while they were in the locker")
+    pickup_blocked: bool = Field(description="breached under the site policy block: the code no longer opens")
+    coldchain: ColdChainOut | None = Field(description="the cold-chain record, once collected or expired")
 
 
 class PickupOut(BaseModel):
@@ -101,6 +128,14 @@ class PickupOut(BaseModel):
     qr_svg: str
     expires_at: datetime
     resident_url: str = Field(description="capability link for the resident (no login needed)")
+    coldchain_breached: bool = Field(description="the goods got too warm while waiting (site policy: warn)")
+
+
+class OrderColdChainOut(BaseModel):
+    order: str
+    status: str
+    coldchain_breached: bool
+    coldchain: ColdChainOut | None = Field(description="null until the order is collected or expired")
 
 
 # --- vendors --------------------------------------------------------------------------------------------
@@ -241,10 +276,21 @@ class IngestStatsOut(BaseModel):
     dropped_by_reason: dict[str, int]
 
 
+class ExportStatsOut(BaseModel):
+    enabled: bool
+    submitted: int
+    written: int
+    failed: int
+    dropped: int
+    queued: int
+    write_errors: int
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"]
     mqtt_connected: bool
     ingest: IngestStatsOut
+    export: ExportStatsOut = Field(description="InfluxDB export counters (enabled only when DK_INFLUX_URL is set)")
 
 
 class ErrorOut(BaseModel):

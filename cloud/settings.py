@@ -49,6 +49,27 @@ class Settings(BaseSettings):
     expiry_hours_ambient: float = Field(48, gt=0, le=24 * 14)
     dropoff_window_hours: float = Field(24, gt=0, le=24 * 14, description="how long a vendor may load")
 
+    # Cold chain: what happens to breached goods, how long readings are kept, when people are chased.
+    coldchain_policy: Literal["warn", "block"] = Field(
+        "warn", description="block: an order whose goods breached the cold chain can no longer be collected"
+    )
+    raw_retention_days: float = Field(30, gt=0, description="raw readings older than this are deleted")
+    # Reg. (EC) 37/2005 asks for temperature records of frozen food to be kept at least a year.
+    aggregate_retention_days: float = Field(400, ge=366, description="5-minute aggregates are kept this long")
+    escalation_after_minutes: float = Field(30, gt=0, description="an unacknowledged alert goes one level up after")
+    offline_after_s: float = Field(600, gt=0, description="a locker silent this long (wall clock) is offline")
+    watchdog_interval_s: float = Field(5, gt=0, le=300, description="how often offline and escalation are checked")
+
+    smtp_host: str | None = Field(None, description="mail server for notifications; None: email disabled")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "Dorpskluis <dorpskluis@localhost>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    webhook_secret_file: Path | None = Field(None, description="HMAC secret of webhook signatures; default data_dir")
+    notify_max_attempts: int = Field(6, ge=1, le=50, description="deliveries tried before a notification fails")
+    notify_retry_s: float = Field(30, gt=0, le=3600, description="first retry delay; doubles with every attempt")
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -69,6 +90,9 @@ class Settings(BaseSettings):
 
     def resolved_link_secret_file(self) -> Path:
         return self.link_secret_file or self.data_dir / "link-secret"
+
+    def resolved_webhook_secret_file(self) -> Path:
+        return self.webhook_secret_file or self.data_dir / "webhook-secret"
 
     def admin_key_value(self) -> str:
         if self.admin_key is None:

@@ -73,14 +73,19 @@ class ResidentLinks:
 
 def load_link_secret(path: Path, *, create: bool) -> bytes:
     """Read the hex secret from `path`; create it when missing and `create` is set, else ConfigError."""
+    return load_secret_file(path, create=create, what="resident link secret")
+
+
+def load_secret_file(path: Path, *, create: bool, what: str) -> bytes:
+    """A 32-byte random secret kept as hex in `path` (created when missing and `create` is set, else ConfigError)."""
     if not path.is_file():
         if not create:
-            raise ConfigError(f"resident link secret file {path} does not exist")
+            raise ConfigError(f"{what} file {path} does not exist")
         secret = secrets.token_bytes(32)
         write_private_file(path, secret.hex() + "\n")
-        log.warning("no resident link secret at %s: generated a new one", path)
+        log.warning("no %s at %s: generated a new one", what, path)
         return secret
     try:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (ValueError, OSError) as exc:
-        raise ConfigError(f"cannot read resident link secret {path}: it must hold hex digits ({exc})") from exc
+        raise ConfigError(f"cannot read {what} {path}: it must hold hex digits ({exc})") from exc

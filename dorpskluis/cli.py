@@ -13,7 +13,7 @@ from rich.console import Console
 from lockers.errors import DorpskluisError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Dorpskluis: village pickup lockers.")
-sim_app = typer.Typer(no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors).")
+sim_app = typer.Typer(no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors, faults).")
 edge_app = typer.Typer(no_args_is_help=True, help="The locker's edge agent.")
 cloud_app = typer.Typer(no_args_is_help=True, help="The cloud service.")
 app.add_typer(sim_app, name="sim")
@@ -89,6 +89,33 @@ def sim_door(
 ) -> None:
     """Open or close a simulated compartment door."""
     answer = _control(locker, {"cmd": "door", "compartment": compartment.upper(), "action": action.value})
+    console.print(answer.get("message", ""))
+    if not answer.get("ok"):
+        raise typer.Exit(1)
+
+
+class ZoneChoice(StrEnum):
+    AMBIENT = "ambient"
+    CHILLED = "chilled"
+    FROZEN = "frozen"
+
+
+class FaultChoice(StrEnum):  # the faults of sensors.simulator.Fault
+    COMPRESSOR_FAILURE = "compressor-failure"
+    POWER_CUT = "power-cut"
+    SENSOR_UNPLUGGED = "sensor-unplugged"
+    SENSOR_FLAKY = "sensor-flaky"
+    CLEAR = "clear"
+
+
+@sim_app.command("fault")
+def sim_fault(
+    locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")],
+    zone: Annotated[ZoneChoice, typer.Argument(case_sensitive=False, help="Temperature zone.")],
+    fault: Annotated[FaultChoice, typer.Argument(case_sensitive=False, help="The fault to start, or clear.")],
+) -> None:
+    """Inject a fault into a simulated locker's fridge or sensors (clear ends the zone's faults)."""
+    answer = _control(locker, {"cmd": "fault", "zone": zone.value, "fault": fault.value})
     console.print(answer.get("message", ""))
     if not answer.get("ok"):
         raise typer.Exit(1)

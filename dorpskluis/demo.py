@@ -138,7 +138,13 @@ def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
 
 
 def _summary(
-    console: Console, cloud: CloudConfig, broker: RunningBroker, vendors: list[dict], seeded: Seeded | None, logs: Path
+    console: Console,
+    speed: float,
+    cloud: CloudConfig,
+    broker: RunningBroker,
+    vendors: list[dict],
+    seeded: Seeded | None,
+    logs: Path,
 ) -> None:
     """What to try next; commands are printed unwrapped so they can be copied whole."""
     cli = _cli_name()
@@ -175,6 +181,14 @@ def _summary(
         waiting = seeded.waiting_order
         say(f"\n[bold]Awaiting the baker:[/bold] order {waiting['id']} (ambient part); the baker's vendor code:")
         say(f"  {cli} sim scan {LOCKER} '{vendors[1]['code']}'")
+    say("\n[bold]Cold chain:[/bold] alerts at " + f"{cloud.url}/api/v1/alerts (admin key); try")
+    say(f"  {cli} sim door {LOCKER} B1 open        # a fridge door left open: an alert after 20 minutes")
+    say(f"  {cli} sim fault {LOCKER} chilled compressor-failure      # then: … chilled clear")
+    say(f"  {cli} sim fault {LOCKER} frozen sensor-unplugged         # a sensor fault, not a temperature alarm")
+    if speed != 1:
+        say(f"  the simulated locker runs {speed:g}x faster than real time (--speed)")
+    else:
+        say("  (restart with --speed 60 to see an hour of fridge life in a minute)")
     say("\n[bold]Create an order as the demo vendor:[/bold]")
     say(
         f"  curl -s -X POST {cloud.url}/api/v1/orders -H 'X-API-Key: {vendors[0]['api_key']}' "
@@ -249,7 +263,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
                 seeded = _seed(admin, {v["id"]: v["code"] for v in vendors})
             progress.advance(task)
             progress.update(task, description="Started")
-        _summary(console, cloud, broker, vendors, seeded, logs)
+        _summary(console, options.speed, cloud, broker, vendors, seeded, logs)
 
         def child_died() -> str | None:
             dead = next((c for c in children if not c.alive), None)

@@ -2,6 +2,12 @@
 
 Producers: paho (inbound messages, connection changes), gpiozero (door switches), the ticker, the sensor
 sampler, and callers of `scan`/`status` (control socket, kiosk), who wait on a Future for the answer.
+
+Two clocks: `clock` (wall time) decides everything about people and codes: code validity, door release
+windows, keypad lockout; `event_clock` stamps what the locker measures and reports (events, readings,
+`reported`), which the cold-chain rules run on. They are the same clock on a real locker; a simulator running
+`time_scale` times faster passes an `edge.clock.SimClock` and samples its sensors every telemetry interval of
+simulated time.
 """
 
 from __future__ import annotations
@@ -9,22 +15,25 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import uuid4
 
+from edge.clock import Clock, utc_now
 from edge.codecheck import CodeContext, Decision, check_code
 from edge.config import EdgeConfig
 from edge.keypad import KeypadState
 from edge.link import AGENT_VERSION, TransportFactory, offline, outbound
 from edge.repeater import Repeater
+from edge.sensing import Sensing
 from edge.store import EdgeStore, LoadedPart
-from edge.telemetry import DEFAULT_INTERVAL_S, SensorReader, SensorRound, new_faults, qualities, telemetry_batch
-from edge.work import AgentError, ConnectionChange, DoorChange, Scan, ScanResult, StatusRequest, Stop, Tick
+from edge.telemetry import DEFAULT_INTERVAL_S, SensorRound
+from edge.work import AgentError, ConnectionChange, DoorChange, Scan, ScanResult, StatusRequest, Stop, SyncDoors, Tick
 from lockers.door import DEFAULT_RELEASE_WINDOW_S, DoorMachine, DoorOutcome
 from lockers.errors import MalformedMessage, TransportError
 from lockers.hardware import LockerHardware
+from lockers.layout import Zone
 from lockers.mqtt import Inbound
 from lockers.protocol import codec
 from lockers.protocol.messages import (
@@ -34,19 +43,15 @@ from lockers.protocol.messages import (
     Event,
     EventKind,
     Message,
-    Quality,
     Reported,
 )
 from lockers.protocol.topics import Channel, parse_topic
+from sensors.rules import ZoneLimits
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PULSE_S = 0.5
 TICK_S = 0.5
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Agent:
@@ -58,15 +63,22 @@ class Agent:
         hardware: LockerHardware,
         transport_factory: TransportFactory,
         store: EdgeStore,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         *,
         release_window_s: float = DEFAULT_RELEASE_WINDOW_S,
+        event_clock: Clock | None = None,
+        time_scale: float = 1.0,
+        limits: Mapping[Zone, ZoneLimits] | None = None,
     ) -> None:
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be positive, not {time_scale!r}")
         self.config = config
         self.locker = config.locker
         self._hardware = hardware
         self._store = store
         self._clock = clock
+        self._event_clock = event_clock or clock
+        self.time_scale = time_scale  # simulated seconds per wall-clock second of `event_clock`
         self._queue: queue.Queue = queue.Queue()
         self._transport = transport_factory(self._queue.put, lambda up: self._queue.put(ConnectionChange(up)))
         self._release_window_s = release_window_s
@@ -75,7 +87,7 @@ class Agent:
         self._doors = DoorMachine(dict.fromkeys(hardware.compartments, False), release_window_s=release_window_s)
         self._desired: DesiredState | None = store.desired()
         self._keypad = KeypadState()
-        self._sensor_quality: dict[str, Quality] = {}
+        self._sensing = Sensing(config.layout, config.w1_base, store, limits)
         # Fixed keys: other threads may read the dict while the worker counts.
         self.stats: dict[str, int] = dict.fromkeys(
             (
@@ -93,13 +105,12 @@ class Agent:
             0,
         )
         self._telemetry_interval_s = self._pick_telemetry_interval()
-        self._reader = SensorReader(config.layout, config.w1_base)
         self._worker = threading.Thread(target=self._work, name=f"edge-agent-{self.locker}", daemon=True)
         self._ticker = Repeater(
             f"edge-tick-{self.locker}", lambda: TICK_S, lambda: self._queue.put(Tick()), immediate=False
         )
         self._sampler = Repeater(
-            f"edge-sensors-{self.locker}", lambda: self._telemetry_interval_s, self._sample_sensors, immediate=True
+            f"edge-sensors-{self.locker}", lambda: self.sampling_period_s, self._sample_sensors, immediate=True
         )
 
     # --- lifecycle (caller's thread) ------------------------------------------------------------------
@@ -108,10 +119,11 @@ class Agent:
         # Listen before reading the switches, so no change falls between the two (repeats are no-ops).
         self._hardware.set_door_callback(self._door_changed)
         self._doors = DoorMachine(self._hardware.doors(), release_window_s=self._release_window_s)
+        self._queue.put(SyncDoors())  # the rules may remember doors that moved while the agent was down
         self._worker.start()
         self._transport.start()
         self._ticker.start()
-        if self._reader:
+        if self._sensing:
             self._sampler.start()
         log.info("edge agent %s started (desired version %s)", self.locker, self._desired_version())
 
@@ -150,7 +162,12 @@ class Agent:
         self._queue.put(DoorChange(compartment, is_open))  # gpiozero thread: hand over only
 
     def _sample_sensors(self) -> None:
-        self._queue.put(self._reader.read_round(self._clock()))  # sampler thread: slow reads stay here
+        self._queue.put(self._sensing.read_round(self._event_clock()))  # sampler thread: slow reads stay here
+
+    @property
+    def sampling_period_s(self) -> float:
+        """Wall-clock seconds between sensor rounds: the telemetry interval is in event (simulated) time."""
+        return self._telemetry_interval_s / self.time_scale
 
     # --- worker thread --------------------------------------------------------------------------------
 
@@ -170,8 +187,13 @@ class Agent:
         if isinstance(item, Scan):
             item.reply.set_result(self._scan(item.text))
         elif isinstance(item, DoorChange):
-            self._publish_outcomes(self._doors.door_changed(item.compartment, item.is_open, self._clock()))
-            self._publish_reported()
+            outcomes = self._doors.door_changed(item.compartment, item.is_open, self._clock())
+            self._publish_outcomes(outcomes)
+            if self._watch_doors() or outcomes:
+                self._publish_reported()
+        elif isinstance(item, SyncDoors):
+            if self._watch_doors():
+                self._publish_reported()
         elif isinstance(item, Tick):
             self._publish_outcomes(self._doors.tick(self._clock()))
         elif isinstance(item, Inbound):
@@ -290,13 +312,18 @@ class Agent:
     # --- telemetry ------------------------------------------------------------------------------------
 
     def _telemetry(self, sensor_round: SensorRound) -> None:
-        batch = telemetry_batch(sensor_round)
-        if batch is not None:
-            self._publish(Channel.TELEMETRY, batch)
+        news = self._sensing.observe_round(sensor_round)
+        if news.telemetry is not None:
+            self._publish(Channel.TELEMETRY, news.telemetry)
             self.stats["telemetry_batches"] += 1
-        for detail in new_faults(self._sensor_quality, sensor_round):
+        for detail in news.new_faults:
             self._emit(EventKind.SENSOR_FAULT, detail=detail)
-        self._sensor_quality = qualities(sensor_round)
+        if news.alarms_changed:
+            self._publish_reported()
+
+    def _watch_doors(self) -> bool:
+        """Tell the cold-chain rules where the doors are; whether the local alarms changed."""
+        return self._sensing.observe_doors(self._doors.doors(), self._event_clock())
 
     def _pick_telemetry_interval(self) -> float:
         if self.config.telemetry_interval_s is not None:
@@ -320,13 +347,19 @@ class Agent:
             )
 
     def _emit(self, kind: EventKind, **fields) -> None:
-        event = Event(id=uuid4().hex, seq=self._store.next_seq(), ts=self._clock(), kind=kind, **fields)
+        event = Event(id=uuid4().hex, seq=self._store.next_seq(), ts=self._event_clock(), kind=kind, **fields)
         self._publish(Channel.EVENTS, event)
         self.stats["events"] += 1
 
     def _publish_reported(self) -> None:
         doors = {cid: "open" if is_open else "closed" for cid, is_open in self._doors.doors().items()}
-        reported = Reported(desired_version=self._desired_version(), agent=AGENT_VERSION, doors=doors, ts=self._clock())
+        reported = Reported(
+            desired_version=self._desired_version(),
+            agent=AGENT_VERSION,
+            doors=doors,
+            ts=self._event_clock(),
+            alarms=self._sensing.alarms(),
+        )
         self._publish(Channel.REPORTED, reported)
 
     def _publish(self, channel: Channel, message: Message) -> None:
@@ -348,5 +381,6 @@ class Agent:
             "doors": {cid: "open" if is_open else "closed" for cid, is_open in self._doors.doors().items()},
             "locks_energised": self._hardware.energised(),
             "keypad_locked": self._keypad.locked(self._clock()),
+            "alarms": [alarm.model_dump(mode="json", exclude={"v"}) for alarm in self._sensing.alarms()],
             "stats": dict(self.stats),
         }

@@ -13,8 +13,9 @@ import time
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from lockers.layout import Compartment, LockerLayout
-from sensors.simulator import CabinetSimulator
+from lockers.errors import LayoutError
+from lockers.layout import Compartment, LockerLayout, Zone
+from sensors.simulator import CabinetSimulator, Fault
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,26 @@ class SimulatedCabinet:
         if forced:  # a latched door pulled open is forced: the switch sees it all the same (tamper)
             return True, f"door {compartment_id} forced open while locked"
         return True, f"door {compartment_id} {'opened' if want_open else 'closed'}"
+
+    def inject_fault(self, zone: str, fault: str) -> tuple[bool, str]:
+        """Start a fault of the thermal simulator in a zone (`clear` ends them all); the files show it at once."""
+        if self._thermal is None:
+            return False, "this simulated cabinet has no thermal simulator"
+        try:
+            sensed = Zone(zone)
+        except ValueError:
+            return False, f"unknown zone {zone[:40]!r}; use one of {', '.join(z.value for z in Zone)}"
+        try:
+            self._thermal.inject(sensed, fault)
+        except ValueError:  # the simulator's message lists the faults
+            return False, f"unknown fault {fault[:40]!r}; use one of {', '.join(f.value for f in Fault)}"
+        except LayoutError as exc:
+            return False, str(exc)
+        self._thermal.write()
+        log.info("fault %s in the %s zone", fault, sensed.value)
+        if fault == Fault.CLEAR:
+            return True, f"faults cleared in the {sensed.value} zone"
+        return True, f"{fault} injected into the {sensed.value} zone"
 
     # --- internals ------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 locker = "zwartsluis-kerk"
 state_dir = "state"
-telemetry_interval_s = 10          # optional; else the desired state's setting, else 30 s
+telemetry_interval_s = 10          # optional; else the desired state's setting, else 30 s (of simulated
+                                   # time in a simulator run with --speed)
 
 [mqtt]
 host = "127.0.0.1"

@@ -1,7 +1,9 @@
 """Local control channel of a running agent: a Unix socket, one JSON request line in, one JSON line out.
 
-Requests: {"cmd": "scan", "code": "…"}, {"cmd": "door", "compartment": "B2", "action": "open"|"close"}
-(simulated cabinets only) and {"cmd": "status"}. Only the user who runs the agent can connect (mode 0600).
+Requests: {"cmd": "scan", "code": "…"}, {"cmd": "status"}, and on simulated cabinets only
+{"cmd": "door", "compartment": "B2", "action": "open"|"close"} and
+{"cmd": "fault", "zone": "chilled", "fault": "compressor-failure"|…|"clear"}.
+Only the user who runs the agent can connect (mode 0600).
 """
 
 from __future__ import annotations
@@ -54,9 +56,15 @@ class AgentControls(Protocol):
 
 # A simulated cabinet's door mover: (compartment, "open"|"close") -> (ok, message).
 DoorMover = Callable[[str, str], tuple[bool, str]]
+# A simulated cabinet's fault injector: (zone, fault) -> (ok, message).
+FaultInjector = Callable[[str, str], tuple[bool, str]]
+
+COMMANDS = "scan, status, door or fault"
 
 
-def handle_request(line: bytes, agent: AgentControls, doors: DoorMover | None) -> dict:
+def handle_request(
+    line: bytes, agent: AgentControls, doors: DoorMover | None, faults: FaultInjector | None = None
+) -> dict:
     """Answer one request line; every failure becomes {"ok": false, "message": …}."""
     try:
         request = json.loads(line)
@@ -66,7 +74,7 @@ def handle_request(line: bytes, agent: AgentControls, doors: DoorMover | None) -
         return _refused("the request must be a JSON object")
     command = request.get("cmd")
     if command is None:
-        return _refused('the request needs a "cmd": scan, door or status')
+        return _refused(f'the request needs a "cmd": {COMMANDS}')
     try:
         if command == "scan":
             return _scan(request, agent)
@@ -74,9 +82,11 @@ def handle_request(line: bytes, agent: AgentControls, doors: DoorMover | None) -
             return {"ok": True, **agent.status()}
         if command == "door":
             return _door(request, doors)
+        if command == "fault":
+            return _fault(request, faults)
     except DorpskluisError as exc:
         return _refused(str(exc))
-    return _refused(f"unknown command {str(command)[:40]!r}; use scan, door or status")
+    return _refused(f"unknown command {str(command)[:40]!r}; use {COMMANDS}")
 
 
 def _scan(request: dict, agent: AgentControls) -> dict:
@@ -103,6 +113,16 @@ def _door(request: dict, doors: DoorMover | None) -> dict:
     return {"ok": ok, "message": message}
 
 
+def _fault(request: dict, faults: FaultInjector | None) -> dict:
+    if faults is None:
+        return _refused("faults can only be injected into a simulated locker")
+    zone, fault = request.get("zone"), request.get("fault")
+    if not isinstance(zone, str) or not isinstance(fault, str):
+        return _refused('fault needs "zone" (ambient, chilled or frozen) and "fault" (e.g. "compressor-failure")')
+    ok, message = faults(zone, fault)
+    return {"ok": ok, "message": message}
+
+
 def _refused(message: str) -> dict:
     return {"ok": False, "message": message}
 
@@ -120,26 +140,34 @@ class _Handler(socketserver.StreamRequestHandler):
         if len(line) > MAX_REQUEST_BYTES:
             answer = _refused(f"requests are limited to {MAX_REQUEST_BYTES} bytes")
         else:
-            answer = handle_request(line, self.server.agent, self.server.doors)
+            answer = handle_request(line, self.server.agent, self.server.doors, self.server.faults)
         self.wfile.write(json.dumps(answer).encode() + b"\n")
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, agent: AgentControls, doors: DoorMover | None) -> None:
+    def __init__(self, path: Path, agent: AgentControls, doors: DoorMover | None, faults: FaultInjector | None) -> None:
         self.agent = agent
         self.doors = doors
+        self.faults = faults
         super().__init__(str(path), _Handler)
 
 
 class ControlServer:
     """Serves one agent's socket from a daemon thread; `stop` removes the socket file."""
 
-    def __init__(self, path: Path, agent: AgentControls, doors: DoorMover | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        agent: AgentControls,
+        doors: DoorMover | None = None,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self.path = path
         self._agent = agent
         self._doors = doors
+        self._faults = faults
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -151,7 +179,7 @@ class ControlServer:
                 raise ControlError(f"another process already serves {self.path}; is this locker running twice?")
             self.path.unlink()  # stale: left behind by an agent that died
         try:
-            self._server = _Server(self.path, self._agent, self._doors)
+            self._server = _Server(self.path, self._agent, self._doors, self._faults)
             os.chmod(self.path, 0o600)
         except OSError as exc:
             raise ControlError(f"cannot open control socket {self.path}: {exc.strerror or exc}") from exc

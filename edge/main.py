@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
 
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory
 
-from edge.agent import Agent, utc_now
+from edge.agent import Agent
+from edge.clock import Clock, utc_now
 from edge.config import EdgeConfig
-from edge.control import ControlServer, DoorMover
+from edge.control import ControlServer, DoorMover, FaultInjector
 from edge.link import TransportFactory, mqtt_transport
 from edge.store import EdgeStore
 from lockers.hardware import LockerHardware
+from lockers.layout import Zone
+from sensors.rules import ZoneLimits
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +30,24 @@ def running_agent(
     hardware: LockerHardware,
     *,
     doors: DoorMover | None = None,
+    faults: FaultInjector | None = None,
     transport_factory: TransportFactory | None = None,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
+    event_clock: Clock | None = None,
+    time_scale: float = 1.0,
+    limits: Mapping[Zone, ZoneLimits] | None = None,
 ) -> Iterator[Agent]:
-    """Store, agent and control socket over `hardware`, started; stopped and closed in reverse on exit."""
+    """Store, agent and control socket over `hardware`, started; stopped and closed in reverse on exit.
+
+    `event_clock` and `time_scale` are for simulators running faster than real time (see edge.agent)."""
     with ExitStack() as stack:
         store = EdgeStore.open(config.state_dir)
         stack.callback(store.close)
-        agent = Agent(config, hardware, transport_factory or mqtt_transport(config), store, clock)
-        control = ControlServer(config.control_socket, agent, doors)
+        transport = transport_factory or mqtt_transport(config)
+        agent = Agent(
+            config, hardware, transport, store, clock, event_clock=event_clock, time_scale=time_scale, limits=limits
+        )
+        control = ControlServer(config.control_socket, agent, doors, faults)
         control.start()  # before the agent: refuses to start when this locker already runs here
         stack.callback(control.stop)
         agent.start()

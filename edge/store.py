@@ -1,4 +1,4 @@
-"""The agent's local memory in SQLite (WAL): applied desired state, used codes, event numbering, loaded parts.
+"""The agent's local memory in SQLite (WAL): desired state, used codes, event numbering, loaded parts, alarms.
 
 Everything here must survive a power cut: a code used before a reboot stays used, sequence numbers never
 repeat, and a compartment a vendor loaded while offline is not opened for that vendor again. The schema
@@ -7,8 +7,10 @@ grows by appending to MIGRATIONS (the outbox arrives that way); `PRAGMA user_ver
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,9 @@ MIGRATIONS: tuple[str, ...] = (
     # A used PIN is remembered by its hash, so typing it after its order left the desired state says
     # "already used" instead of counting as a wrong guess.
     "ALTER TABLE consumed_code ADD COLUMN pin_hash TEXT;",
+    # The cold-chain rules' memory per sensor (sensors.rules.SensorMonitor as JSON), so an excursion or an
+    # alarm is not forgotten by a restart; observed_at is the event time of the newest observation.
+    "CREATE TABLE sensor_monitor (sensor TEXT PRIMARY KEY, observed_at TEXT NOT NULL, body TEXT NOT NULL);",
 )
 
 
@@ -148,6 +153,30 @@ class EdgeStore:
     def _loaded_parts(self) -> list[LoadedPart]:
         rows = self._db.execute("SELECT compartment, order_id, vendor FROM loaded_part")
         return [LoadedPart(*row) for row in rows]
+
+    # --- cold-chain rules ------------------------------------------------------------------------------
+
+    def save_monitors(self, monitors: Mapping[str, dict], observed_at: datetime) -> None:
+        """Persist the rules' state of these sensors (JSON-ready dicts) as of event time `observed_at`."""
+        if not monitors:
+            return
+        rows = [(sensor, observed_at.isoformat(), json.dumps(body)) for sensor, body in monitors.items()]
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sensor_monitor (sensor, observed_at, body) VALUES (?, ?, ?)", rows
+            )
+
+    def monitors(self) -> dict[str, dict]:
+        """The rules' saved state by sensor id."""
+        with self._lock:
+            rows = self._db.execute("SELECT sensor, body FROM sensor_monitor").fetchall()
+        return {sensor: json.loads(body) for sensor, body in rows}
+
+    def last_observed(self) -> datetime | None:
+        """Event time of the newest observation the rules have seen (a simulated clock resumes from there)."""
+        with self._lock:
+            rows = self._db.execute("SELECT observed_at FROM sensor_monitor").fetchall()
+        return max((datetime.fromisoformat(row[0]) for row in rows), default=None)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -52,5 +52,9 @@ class Tick:
     pass
 
 
+class SyncDoors:
+    """Tell the cold-chain rules the door positions the agent holds (once, at start)."""
+
+
 class Stop:
     pass

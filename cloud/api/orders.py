@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from cloud.api.deps import CallerDep, OptionalCallerDep, RuntimeDep, SessionDep
 from cloud.errors import Unauthorized
 from cloud.lifecycle import OrderStatus
-from cloud.schemas import OrderCreate, OrderOut, PickupOut, error_responses
+from cloud.schemas import OrderColdChainOut, OrderCreate, OrderOut, PickupOut, error_responses
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -58,6 +58,24 @@ def get_pickup(
     if caller is None and token is None:
         raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
     return runtime.pickups.show(session, order_id, caller, token)
+
+
+@router.get(
+    "/{order_id}/coldchain",
+    summary="Whether the goods stayed cold, and the cold-chain record once collected or expired",
+    responses=error_responses(401, 403, 404),
+)
+def get_coldchain(
+    order_id: str,
+    caller: OptionalCallerDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
+) -> OrderColdChainOut:
+    """For the order's vendor, an admin, or the resident through the link (`?token=`), at any status."""
+    if caller is None and token is None:
+        raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
+    return runtime.pickups.coldchain(session, order_id, caller, token)
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409))

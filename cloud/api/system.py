@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 
 from cloud.api.deps import RuntimeDep
-from cloud.schemas import HealthOut, IngestStatsOut, KeysOut, PublicKeyOut
+from cloud.schemas import ExportStatsOut, HealthOut, IngestStatsOut, KeysOut, PublicKeyOut
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 
@@ -21,4 +23,5 @@ def health(runtime: RuntimeDep) -> HealthOut:
         status="ok",
         mqtt_connected=runtime.bridge.connected,
         ingest=IngestStatsOut(**runtime.bridge.stats.snapshot()),
+        export=ExportStatsOut(**dataclasses.asdict(runtime.exporter.stats())),
     )

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
@@ -46,7 +46,7 @@ def build_desired(session: Session, locker: Locker, version: int, now: datetime)
                 DropoffGrant(order=order.id, vendor=vendor, compartments=sorted(ids), until=order.dropoff_until)
                 for vendor, ids in sorted(waiting.items())
             ]
-        elif order.code_id and order.pickup_deadline:
+        elif order.code_id and order.pickup_deadline and not order.pickup_blocked:
             pickups.append(
                 PickupGrant(
                     order=order.id,
@@ -57,11 +57,12 @@ def build_desired(session: Session, locker: Locker, version: int, now: datetime)
                 )
             )
     # Only codes that could still be used need revoking: the edge rejects expired codes by itself.
+    # Blocked orders (cold chain breached under policy "block") lose their code the same way.
     revoked = session.scalars(
         select(Order.code_id)
         .where(
             Order.locker_id == locker.id,
-            Order.status == OrderStatus.CANCELLED,
+            or_(Order.status == OrderStatus.CANCELLED, Order.pickup_blocked.is_(True)),
             Order.code_id.is_not(None),
             Order.pickup_deadline > now,
         )

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 from cloud.lifecycle import OrderStatus
 from cloud.models import Compartment, Locker, Order, OrderPart
 from cloud.services import history
+from cloud.services.aftercommit import AfterCommit
+from cloud.services.coldchain import ColdChain
 from cloud.services.pickup import Pickups
+from lockers.layout import Zone
 from lockers.protocol.messages import Event, EventKind
 
 log = logging.getLogger(__name__)
@@ -44,16 +47,17 @@ def set_door(compartment: Compartment, door: str, at: datetime) -> None:
 class EventEffects:
     """Applies one stored event to lockers, compartments and orders inside the caller's transaction."""
 
-    def __init__(self, pickups: Pickups) -> None:
+    def __init__(self, pickups: Pickups, coldchain: ColdChain) -> None:
         self._pickups = pickups
+        self._coldchain = coldchain
 
-    def apply(self, session: Session, locker: Locker, event: Event, now: datetime) -> Effect:
+    def apply(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         if event.kind in _DOOR_AFTER:
             return self._door(locker, event)
         if event.kind is EventKind.LOADED:
-            return self._loaded(session, locker, event, now)
+            return self._loaded(session, locker, event, now, after)
         if event.kind is EventKind.COLLECTED:
-            return self._collected(session, locker, event, now)
+            return self._collected(session, locker, event, now, after)
         if event.kind is EventKind.CODE_REJECTED:
             log.info("locker %s refused a %s code: %s", locker.id, event.method or "?", event.reason or "?")
         return NOTHING
@@ -81,7 +85,7 @@ class EventEffects:
             return f"names compartment {event.compartment} that order {order.id} does not use"
         return order, parts
 
-    def _loaded(self, session: Session, locker: Locker, event: Event, now: datetime) -> Effect:
+    def _loaded(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         found = self._order_parts(session, locker, event)
         if isinstance(found, str):
             return _misfit(locker, event, found)
@@ -110,6 +114,9 @@ class EventEffects:
         loaded_at = min(event.ts, now)
         for part in parts:
             part.loaded_at = part.loaded_at or loaded_at
+            part.loaded_ts = part.loaded_ts or event.ts  # the cold-chain record runs on the locker's clock
+        for zone in sorted({Zone(part.zone) for part in parts}):
+            self._coldchain.goods_loaded(session, after, order, zone)
         if all(part.loaded_at is not None for part in order.parts):
             who = f"vendor {event.vendor}" if event.vendor else "the vendor"
             cause = f"locker {locker.id} event {event.id}: {who} closed {event.compartment}"
@@ -117,7 +124,7 @@ class EventEffects:
             self._pickups.issue(session, order, locker, now)
         return Effect(republish=True)
 
-    def _collected(self, session: Session, locker: Locker, event: Event, now: datetime) -> Effect:
+    def _collected(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         found = self._order_parts(session, locker, event)
         if isinstance(found, str):
             return _misfit(locker, event, found)
@@ -136,11 +143,13 @@ class EventEffects:
         collected_at = min(event.ts, now)
         for part in parts:
             part.collected_at = part.collected_at or collected_at
+            part.collected_ts = part.collected_ts or event.ts
         if any(part.collected_at is None for part in order.parts):
             return NOTHING  # the rest of the order is still inside; the grant stays as it is
         how = f" with {event.method}" if event.method else ""
         cause = f"locker {locker.id} event {event.id}: resident took the last compartment {event.compartment}{how}"
         history.move(order, OrderStatus.COLLECTED, now, cause)
+        self._coldchain.close(session, after, order)
         return Effect(republish=True)
 
 

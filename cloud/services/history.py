@@ -20,3 +20,8 @@ def start(order: Order, at: datetime, cause: str) -> None:
     """Record the birth of an order in status `created`."""
     order.status = OrderStatus.CREATED.value
     order.transitions.append(OrderTransition(from_status=None, to_status=OrderStatus.CREATED.value, at=at, cause=cause))
+
+
+def note(order: Order, at: datetime, cause: str) -> None:
+    """Record something that happened to the order without changing its status (e.g. a cold-chain breach)."""
+    order.transitions.append(OrderTransition(from_status=order.status, to_status=order.status, at=at, cause=cause))

@@ -1,19 +1,27 @@
-"""Ingest of decoded edge messages: state, reported, telemetry and events, each in its own transaction."""
+"""Ingest of decoded edge messages: state, reported and events each in their own transaction; telemetry in
+batches (several queued messages, one transaction, one insert statement) that also feed the alarm rules."""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
-from cloud.models import EdgeEvent, LatestReading, Locker, Reading
+from cloud.models import EdgeEvent, Locker
+from cloud.services import readings
+from cloud.services.aftercommit import AfterCommit, Waker
 from cloud.services.desired import DesiredStates
 from cloud.services.event_effects import EventEffects, set_door
+from cloud.services.monitoring import Monitoring
+from cloud.services.readings import LockerReading
 from lockers.errors import DorpskluisError
-from lockers.protocol.messages import CommandAck, Event, Message, Reported, StateMessage, Telemetry
+from lockers.protocol.messages import CommandAck, Event, EventKind, Message, Reported, StateMessage, Telemetry
 from lockers.protocol.messages import Reading as ReadingMessage
 from lockers.protocol.topics import Channel, TopicAddress
 
@@ -22,6 +30,11 @@ log = logging.getLogger(__name__)
 
 # Columns of their own in edge_events; the rest of an event goes into its `fields`.
 _ENVELOPE = {"v", "id", "seq", "ts", "kind"}
+_DOOR_OPEN = {EventKind.DOOR_OPENED: True, EventKind.TAMPER: True, EventKind.DOOR_CLOSED: False}
+
+# Called after commit, per locker, with the readings a batch stored (repeats left out): `sink(locker, readings)`.
+# It must only hand them on (e.g. `InfluxExporter.submit` queues them), never block ingest.
+ReadingSink = Callable[[str, Sequence[ReadingMessage]], None]
 
 
 class Outcome(StrEnum):
@@ -47,10 +60,24 @@ class _Duplicate(Exception):
 class Ingest:
     """Applies what lockers report; the locker a message is about is always the one in its topic."""
 
-    def __init__(self, db: Database, effects: EventEffects, desired: DesiredStates) -> None:
+    def __init__(
+        self,
+        db: Database,
+        effects: EventEffects,
+        desired: DesiredStates,
+        monitoring: Monitoring,
+        notifier: Waker | None = None,
+    ) -> None:
         self._db = db
         self._effects = effects
         self._desired = desired
+        self._monitoring = monitoring
+        self._notifier = notifier
+        self._sinks: list[ReadingSink] = []
+
+    def add_reading_sink(self, sink: ReadingSink) -> None:
+        """Also hand every newly stored reading to `sink` (e.g. the InfluxDB export), after commit."""
+        self._sinks.append(sink)
 
     def handle(self, address: TopicAddress, message: Message) -> Outcome:
         """Apply one decoded message; raise Dropped for messages the cloud does not take."""
@@ -61,7 +88,10 @@ class Ingest:
         if address.channel is Channel.REPORTED and isinstance(message, Reported):
             return self._reported(address.locker, message)
         if address.channel is Channel.TELEMETRY and isinstance(message, Telemetry):
-            return self._telemetry(address.locker, message)
+            (result,) = self.telemetry_batch([(address, message)])
+            if isinstance(result, Dropped):
+                raise result
+            return result
         if address.channel is Channel.CMD_ACK and isinstance(message, CommandAck):
             self._known(address.locker)
             log.info(
@@ -103,23 +133,47 @@ class Ingest:
                     set_door(by_id[compartment_id], door, message.ts)
         return Outcome.PROCESSED
 
-    def _telemetry(self, locker_id: str, message: Telemetry) -> Outcome:
-        with self._db.write() as session:
-            locker = self._locker(session, locker_id)
-            locker.last_seen = utcnow()
-            newest: dict[str, ReadingMessage] = {}
-            for reading in message.readings:
-                session.add(Reading(**_columns(locker_id, reading)))
-                if reading.sensor not in newest or reading.ts > newest[reading.sensor].ts:
-                    newest[reading.sensor] = reading
-            for reading in newest.values():
-                _update_latest(session, locker_id, reading)
-        return Outcome.PROCESSED
+    def telemetry_batch(self, items: Sequence[tuple[TopicAddress, Telemetry]]) -> list[Outcome | Dropped]:
+        """Store and monitor several telemetry messages in one transaction; one result per message."""
+        results: list[Outcome | Dropped] = []
+        after = AfterCommit()
+        new: list[LockerReading] = []
+        with self._monitoring.staged() as stage, self._db.write() as session:
+            wanted = sorted({address.locker for address, _ in items})
+            known = set(session.scalars(select(Locker.id).where(Locker.id.in_(wanted))))
+            batch: list[LockerReading] = []
+            for address, message in items:
+                if address.locker not in known:
+                    results.append(Dropped("unknown_locker", f"no locker {address.locker!r} is registered"))
+                    continue
+                results.append(Outcome.PROCESSED)
+                batch += [(address.locker, reading) for reading in message.readings]
+            if batch:
+                session.execute(update(Locker).where(Locker.id.in_(known)).values(last_seen=utcnow()))
+                new = readings.store_raw(session, batch)
+                readings.aggregate(session, new)
+                readings.update_latest(session, new)
+                self._monitoring.observe_readings(session, after, stage, new)
+        after.run(self._desired, self._notifier)
+        self._hand_to_sinks(new)
+        return results
+
+    def _hand_to_sinks(self, new: Sequence[LockerReading]) -> None:
+        per_locker: dict[str, list[ReadingMessage]] = defaultdict(list)
+        for locker_id, reading in new:
+            per_locker[locker_id].append(reading)
+        for sink in self._sinks:
+            for locker_id, stored in per_locker.items():
+                try:
+                    sink(locker_id, stored)
+                except Exception:  # the readings are stored; a broken exporter must not undo ingest
+                    log.exception("reading sink %r failed for %s", sink, locker_id)
 
     def _event(self, locker_id: str, event: Event) -> Outcome:
         now = utcnow()
+        after = AfterCommit()
         try:
-            with self._db.write() as session:
+            with self._monitoring.staged() as stage, self._db.write() as session:
                 locker = self._locker(session, locker_id)
                 session.add(
                     EdgeEvent(
@@ -138,31 +192,14 @@ class Ingest:
                 except IntegrityError:
                     raise _Duplicate from None
                 locker.last_seen = now
-                effect = self._effects.apply(session, locker, event, now)
+                effect = self._effects.apply(session, locker, event, now, after)
+                if event.kind in _DOOR_OPEN and event.compartment:
+                    is_open = _DOOR_OPEN[event.kind]
+                    self._monitoring.observe_door(session, after, stage, locker, event.compartment, event.ts, is_open)
         except _Duplicate:
             log.debug("locker %s event %s is a repeat; ignored", locker_id, event.id)
             return Outcome.DUPLICATE
         if effect.republish:
-            self._desired.publish(locker_id)
+            after.republish.add(locker_id)
+        after.run(self._desired, self._notifier)
         return Outcome.PROCESSED if effect.consistent else Outcome.INCONSISTENT
-
-
-def _update_latest(session: Session, locker_id: str, reading: ReadingMessage) -> None:
-    latest = session.get(LatestReading, (locker_id, reading.sensor))
-    if latest is None:
-        session.add(LatestReading(**_columns(locker_id, reading)))
-    elif reading.ts >= latest.ts:
-        latest.zone, latest.ts = reading.zone.value, reading.ts
-        latest.celsius, latest.quality = reading.celsius, reading.quality.value
-
-
-def _columns(locker_id: str, reading: ReadingMessage) -> dict:
-    """A reading message as the columns shared by `readings` and `latest_readings`."""
-    return {
-        "locker_id": locker_id,
-        "sensor": reading.sensor,
-        "zone": reading.zone.value,
-        "ts": reading.ts,
-        "celsius": reading.celsius,
-        "quality": reading.quality.value,
-    }

@@ -11,7 +11,7 @@ from cloud.errors import Conflict, Forbidden
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
 from cloud.models import Locker, Order
-from cloud.schemas import PickupOut
+from cloud.schemas import OrderColdChainOut, PickupOut
 from cloud.services import history, views
 from cloud.services.access import Caller, may_see_order
 from cloud.services.orders import find_order
@@ -76,14 +76,34 @@ class Pickups:
 
     def show(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> PickupOut:
         """The pickup code of a ready order for its vendor, an admin, or whoever holds the resident link."""
-        order = find_order(session, order_id)
-        if token is not None:
-            if not same_secret(token, order.resident_token_hash):
-                raise Forbidden(f"this link is not valid for order {order.id}")
-        elif not may_see_order(caller, order):
-            raise Forbidden(f"order {order.id} belongs to other vendors")
+        order = _for_link_or_caller(session, order_id, caller, token)
         _require_ready(order)
+        if order.pickup_blocked:
+            raise Conflict(
+                f"order {order.id} can no longer be collected: its goods got too warm while waiting in the locker "
+                "(cold chain breached, site policy block); the vendor has been told"
+            )
         return views.pickup_out(order, self.resident_url(order.id))
+
+    def coldchain(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> OrderColdChainOut:
+        """The cold-chain view of an order, for the same people as its pickup code, at any status."""
+        order = _for_link_or_caller(session, order_id, caller, token)
+        return OrderColdChainOut(
+            order=order.id,
+            status=order.status,
+            coldchain_breached=views.coldchain_breached(order),
+            coldchain=views.coldchain_out(order),
+        )
+
+
+def _for_link_or_caller(session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
+    order = find_order(session, order_id)
+    if token is not None:
+        if not same_secret(token, order.resident_token_hash):
+            raise Forbidden(f"this link is not valid for order {order.id}")
+    elif not may_see_order(caller, order):
+        raise Forbidden(f"order {order.id} belongs to other vendors")
+    return order
 
 
 def _require_ready(order: Order) -> None:

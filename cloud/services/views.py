@@ -6,6 +6,8 @@ from cloud import qr
 from cloud.errors import Conflict
 from cloud.models import EdgeEvent, Order, Vendor
 from cloud.schemas import (
+    ColdChainOut,
+    ColdChainPartOut,
     EventOut,
     OrderOut,
     PartOut,
@@ -41,7 +43,43 @@ def order_out(order: Order) -> OrderOut:
         dropoff_until=order.dropoff_until,
         pickup_deadline=order.pickup_deadline,
         history=[TransitionOut(from_=t.from_status, to=t.to_status, at=t.at, cause=t.cause) for t in order.transitions],
+        coldchain_breached=coldchain_breached(order),
+        pickup_blocked=order.pickup_blocked,
+        coldchain=coldchain_out(order),
     )
+
+
+def coldchain_breached(order: Order) -> bool:
+    """Whether a temperature alert hit the goods, while they wait or according to the final record."""
+    return bool(order.breaches) or any(record.breached for record in order.coldchain_records)
+
+
+def coldchain_out(order: Order) -> ColdChainOut | None:
+    """The order's cold-chain record, or None before it is collected or expired."""
+    records = order.coldchain_records
+    if not records:
+        return None
+    parts = [
+        ColdChainPartOut(
+            zone=Zone(r.zone),
+            compartment=r.compartment_id,
+            vendor=r.vendor_id,
+            start=r.start,
+            end=r.end,
+            samples=r.samples,
+            faulty_samples=r.faulty_samples,
+            min_c=r.min_c,
+            max_c=r.max_c,
+            mean_c=r.mean_c,
+            mkt_c=r.mkt_c,
+            minutes_above_limit=r.minutes_above_limit,
+            limit_c=r.limit_c,
+            breached=r.breached,
+            alerts=list(r.alert_ids),
+        )
+        for r in records
+    ]
+    return ColdChainOut(breached=any(p.breached for p in parts), policy=records[0].policy, parts=parts)
 
 
 def resident_url(public_url: str, order_id: str, token: str) -> str:
@@ -62,6 +100,7 @@ def pickup_out(order: Order, url: str) -> PickupOut:
         qr_svg=qr.svg(order.code_token),
         expires_at=order.pickup_deadline,
         resident_url=url,
+        coldchain_breached=coldchain_breached(order),
     )
 
 

@@ -170,6 +170,16 @@ class DesiredState(Message):
 # --- dk/v1/{locker}/reported ----------------------------------------------------------------------------
 
 
+class LocalAlarm(Message):
+    """A cold-chain alarm the locker's own rules hold active (the cloud's alerts stay the authority)."""
+
+    sensor: str = Field(pattern=SENSOR_ID_PATTERN)
+    zone: Zone
+    kind: Literal["temperature", "sensor_fault", "offline"]  # the values of sensors.rules.AlarmKind
+    severity: Literal["warning", "critical"]  # the values of sensors.rules.Severity
+    since: AwareDatetime  # event time the alarm was raised
+
+
 class Reported(Message):
     """What the locker has applied, and how its hardware looks."""
 
@@ -177,6 +187,7 @@ class Reported(Message):
     agent: str = Field(max_length=40)
     doors: dict[CompartmentId, Literal["open", "closed"]] = {}
     ts: AwareDatetime
+    alarms: list[LocalAlarm] = Field([], max_length=200)  # absent from older agents
 
 
 # --- dk/v1/{locker}/cmd and cmd/ack ---------------------------------------------------------------------

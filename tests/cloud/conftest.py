@@ -168,9 +168,10 @@ class EdgeProbe:
             self.retained.add(topic_name)
         assert self.session.publish(Outbound(topic_name, payload, qos=1, retain=retain)).wait(10)
 
-    def event(self, kind: EventKind, **fields) -> Event:
+    def event(self, kind: EventKind, *, ts: datetime | None = None, **fields) -> Event:
+        """Publish an event; `ts` is the locker's clock (a simulated site may run ahead of ours)."""
         self.seq += 1
-        event = Event(id=uuid.uuid4().hex, seq=self.seq, ts=datetime.now(UTC), kind=kind, **fields)
+        event = Event(id=uuid.uuid4().hex, seq=self.seq, ts=ts or datetime.now(UTC), kind=kind, **fields)
         self.send(Channel.EVENTS, event)
         return event
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+SECRET_WORDS = ("PASSWORD", "TOKEN", "KEY", "SECRET")
+# ${NAME}, ${NAME:-default}, ${NAME:?error} ...: the name and what follows it.
+INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?+][^}]*)?\}")
 
 
 def load() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def test_compose_file_is_valid_against_the_compose_spec():
@@ -47,9 +56,47 @@ def test_no_secret_has_a_usable_default():
     for key in ("DK_ADMIN_KEY",):
         assert cloud_env[key].startswith("${") and ":?" in cloud_env[key], f"{key} must be required from .env"
     assert "${POSTGRES_PASSWORD:?" in cloud_env["DK_DATABASE_URL"]
-    example = dict(
-        line.split("=", 1)
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
+    example = env_example()
     assert example["POSTGRES_PASSWORD"] == "" and example["DK_ADMIN_KEY"] == ""
+
+
+def test_every_secret_in_the_stack_is_required_from_env_and_empty_in_the_example():
+    text = COMPOSE.read_text()
+    example = env_example()
+    secret_refs = [m for m in INTERPOLATION.finditer(text) if any(w in m.group(1) for w in SECRET_WORDS)]
+    assert {m.group(1) for m in secret_refs} >= {
+        "INFLUXDB_ADMIN_TOKEN",
+        "INFLUXDB_ADMIN_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    }
+    for match in secret_refs:
+        assert (match.group(2) or "").startswith(":?"), f"{match.group(0)} must fail when unset, not default"
+        assert example.get(match.group(1)) == "", f".env.example must list {match.group(1)} empty"
+    for name, value in example.items():
+        if any(w in name for w in SECRET_WORDS):
+            assert value == "", f".env.example gives {name} a value"
+
+
+def test_every_variable_the_stack_requires_is_in_the_env_example():
+    required = {m.group(1) for m in INTERPOLATION.finditer(COMPOSE.read_text()) if (m.group(2) or "").startswith(":?")}
+    assert required - set(env_example()) == set()
+
+
+def test_influxdb_and_grafana_join_the_stack():
+    services = load()["services"]
+    influxdb, grafana, cloud = services["influxdb"], services["grafana"], services["cloud"]
+    assert influxdb["image"].startswith("influxdb:2.")
+    assert influxdb["environment"]["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    assert influxdb["healthcheck"]["test"] == ["CMD", "influx", "ping"]
+    assert any(v.split(":")[0] == "influxdb-data" for v in influxdb["volumes"]), "InfluxDB data on a named volume"
+    assert grafana["image"].startswith("grafana/grafana-oss:")
+    assert grafana["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert cloud["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert cloud["environment"]["DK_INFLUX_URL"] == "http://influxdb:8086"
+    init = influxdb["environment"]
+    for cloud_key, init_key in [
+        ("DK_INFLUX_TOKEN", "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"),
+        ("DK_INFLUX_ORG", "DOCKER_INFLUXDB_INIT_ORG"),
+        ("DK_INFLUX_BUCKET", "DOCKER_INFLUXDB_INIT_BUCKET"),
+    ]:
+        assert cloud["environment"][cloud_key] == init[init_key], f"cloud {cloud_key} must match InfluxDB's setup"

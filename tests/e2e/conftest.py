@@ -42,7 +42,13 @@ class Stack:
         return response.json()
 
 
-def _start_stack(broker: RunningBroker, database_url: str, tmp_path: Path) -> Iterator[Stack]:
+def _start_stack(
+    broker: RunningBroker,
+    database_url: str,
+    tmp_path: Path,
+    speed: float = 1.0,
+    telemetry_interval_s: float | None = 1.0,
+) -> Iterator[Stack]:
     locker = f"e2e-{secrets.token_hex(3)}"
     logs = tmp_path / "logs"
     cloud = CloudConfig(
@@ -67,9 +73,9 @@ def _start_stack(broker: RunningBroker, database_url: str, tmp_path: Path) -> It
             broker=broker,
             keys=admin.public_keys(),
             layout=demo_layout(),
-            telemetry_interval_s=1.0,
+            telemetry_interval_s=telemetry_interval_s,
         )
-        edge_process = start_simulated_locker(edge_toml, logs, locker)
+        edge_process = start_simulated_locker(edge_toml, logs, locker, speed=speed)
         admin.wait_online(locker)
         yield Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process)
         vendor.close()
@@ -84,3 +90,12 @@ def _start_stack(broker: RunningBroker, database_url: str, tmp_path: Path) -> It
 def stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
     """Cloud on SQLite and on PostgreSQL, each with its own simulated locker."""
     yield from _start_stack(broker, database_url, tmp_path)
+
+
+FAST = 600.0  # simulated seconds per real second: 20 minutes of fridge life in 2 s
+
+
+@pytest.fixture
+def fast_stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
+    """A stack whose simulated locker runs 600x faster than real time, sampling every 30 simulated seconds."""
+    yield from _start_stack(broker, database_url, tmp_path, speed=FAST, telemetry_interval_s=None)

@@ -15,6 +15,7 @@ from lockers.errors import ControlError
 from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import CodeBook, desired, grant
 from tests.edge.harness import edge_config, running_rig
+from tests.edge.simproc import cli
 
 KEY = CodeBook().key
 
@@ -78,12 +79,24 @@ def test_status(served, rig):
     [
         ({"cmd": "door", "compartment": "B2", "action": "open"}, "doors can only be moved on a simulated locker"),
         ({"cmd": "launch"}, "unknown command 'launch'"),
-        ({"code": "482913"}, 'needs a "cmd": scan, door or status'),
+        ({"code": "482913"}, 'needs a "cmd": scan, status, door or fault'),
+        (
+            {"cmd": "fault", "zone": "chilled", "fault": "compressor-failure"},
+            "faults can only be injected into a simulated locker",
+        ),
         ({"cmd": "scan"}, 'scan needs a non-empty "code"'),
         ({"cmd": "scan", "code": 482913}, 'scan needs a non-empty "code"'),
         ([1, 2], "must be a JSON object"),
     ],
-    ids=["door-on-real-locker", "unknown", "no-cmd", "scan-without-code", "scan-number", "not-an-object"],
+    ids=[
+        "door-on-real-locker",
+        "unknown",
+        "no-cmd",
+        "fault-on-real-locker",
+        "scan-without-code",
+        "scan-number",
+        "not-an-object",
+    ],
 )
 def test_bad_requests_get_a_readable_refusal(served, rig, payload, message):
     answer = request(rig.config.locker, payload)
@@ -140,3 +153,9 @@ def test_overlong_socket_path_is_explained(rig, tmp_path):
     path = tmp_path / ("x" * 120) / "a.sock"
     with pytest.raises(ControlError, match="too long"):
         ControlServer(path, rig.agent).start()
+
+
+def test_sim_fault_on_a_real_locker_is_a_refusal(served, rig):
+    refused = cli("sim", "fault", rig.config.locker, "chilled", "power-cut")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stdout.strip() == "faults can only be injected into a simulated locker"

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from edge.control import request, socket_path
-from lockers.errors import ControlError
-from lockers.layout import demo_layout
 from lockers.protocol.messages import EventKind, Quality
 from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import CodeBook, desired, dropoff, grant
+from tests.edge.simproc import SimProcess, answering, write_edge_toml
 from tests.support import wait_until
 
 K = EventKind
@@ -30,57 +25,7 @@ def book(locker):
 
 @pytest.fixture
 def edge_toml(tmp_path, broker, locker, book) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    (folder / "layout.json").write_text(demo_layout().model_dump_json())
-    config = {
-        "locker": locker,
-        "state_dir": "state",
-        "telemetry_interval_s": 0.5,
-        "mqtt": {"host": broker.host, "port": broker.port},
-        "codes": {"keys": book.config_keys},
-        "hardware": {"layout": "layout.json", "w1_base": "w1", "pin_factory": "mock"},
-    }
-    path = folder / "edge.toml"
-    path.write_text(tomli_w.dumps(config))
-    return path
-
-
-class SimProcess:
-    """The simulated locker in its own process, its output kept for failure reports."""
-
-    def __init__(self, toml: Path, log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge.sim", str(toml), "--speed", "5"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ),
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = 15.0) -> int:
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise AssertionError(f"edge.sim did not exit within {timeout}s:\n{self.output()}") from None
-
-    def ensure_stopped(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
-def answering(locker: str):
-    """Poll helper: the control socket's status once it answers, else None."""
-    try:
-        return request(locker, {"cmd": "status"}, timeout=2)
-    except ControlError:
-        return None
+    return write_edge_toml(tmp_path / "site", broker, locker, book, telemetry_interval_s=0.5)
 
 
 def now() -> datetime:

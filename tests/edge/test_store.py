@@ -98,3 +98,31 @@ def test_unopenable_database_is_a_store_error(tmp_path):
     (tmp_path / "edge.sqlite").mkdir()
     with pytest.raises(StoreError, match="edge.sqlite"):
         EdgeStore.open(tmp_path)
+
+
+def test_the_rules_state_survives_reopening_and_tells_where_event_time_got_to(tmp_path):
+    first = EdgeStore.open(tmp_path)
+    assert (first.monitors(), first.last_observed()) == ({}, None)
+    first.save_monitors({"28-00000000b001": {"last_ts": "x", "doors_open": ["B2"]}}, NOW)
+    first.save_monitors({"28-00000000c001": {"doors_open": []}}, NOW + timedelta(hours=30))
+    first.save_monitors({"28-00000000b001": {"doors_open": []}}, NOW + timedelta(hours=2))  # replaces
+    first.save_monitors({}, NOW + timedelta(days=9))  # nothing changed: nothing written
+    first.close()
+    again = EdgeStore.open(tmp_path)
+    assert again.monitors() == {"28-00000000b001": {"doors_open": []}, "28-00000000c001": {"doors_open": []}}
+    assert again.last_observed() == NOW + timedelta(hours=30)
+    again.close()
+
+
+def test_an_older_store_gains_the_rules_table(tmp_path):
+    path = tmp_path / "edge.sqlite"
+    with sqlite3.connect(path) as db:  # a store written by the walking-skeleton agent
+        for script in MIGRATIONS[:2]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 2")
+        db.execute("INSERT INTO consumed_code (code_id, consumed_at) VALUES ('aa000001', ?)", (NOW.isoformat(),))
+    store = EdgeStore(path)
+    assert store.consumed_codes() == {"aa000001"}
+    store.save_monitors({"28-00000000b001": {}}, NOW)
+    assert store.monitors() == {"28-00000000b001": {}}
+    store.close()

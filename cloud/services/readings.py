@@ -1,0 +1,153 @@
+"""Storing temperature readings: raw rows (one statement per batch, repeats skipped), 5-minute aggregates
+upserted, the newest reading per sensor, and retention of both."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, delete
+from sqlalchemy.orm import Session
+
+from cloud.db import dialect_insert
+from cloud.models import LatestReading, Reading
+from cloud.models_monitoring import ReadingAggregate
+from lockers.protocol.messages import Reading as ReadingMessage
+
+BUCKET_S = 300
+LockerReading = tuple[str, ReadingMessage]  # (locker id, reading)
+
+
+def columns(locker_id: str, reading: ReadingMessage) -> dict:
+    """A reading message as the columns shared by `readings` and `latest_readings`."""
+    return {
+        "locker_id": locker_id,
+        "sensor": reading.sensor,
+        "zone": reading.zone.value,
+        "ts": reading.ts,
+        "celsius": reading.celsius,
+        "quality": reading.quality.value,
+    }
+
+
+def store_raw(session: Session, batch: Sequence[LockerReading]) -> list[LockerReading]:
+    """Insert the batch in one statement; readings already stored (same locker, sensor, time) are skipped.
+    Returns the readings that are new, in batch order."""
+    unique: dict[tuple[str, str, datetime], LockerReading] = {}
+    for locker_id, reading in batch:
+        unique.setdefault((locker_id, reading.sensor, reading.ts), (locker_id, reading))
+    if not unique:
+        return []
+    table = Reading.__table__
+    statement = (
+        dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=[table.c.locker_id, table.c.sensor, table.c.ts])
+        .returning(table.c.locker_id, table.c.sensor, table.c.ts)
+    )
+    inserted = session.execute(statement, [columns(lk, r) for lk, r in unique.values()]).all()
+    new = {(row.locker_id, row.sensor, row.ts) for row in inserted}
+    return [item for key, item in unique.items() if key in new]
+
+
+@dataclass
+class _Bucket:
+    zone: str
+    count: int = 0
+    sum_c: float = 0.0
+    min_c: float | None = None
+    max_c: float | None = None
+    faulty_count: int = 0
+
+    def add(self, celsius: float | None) -> None:
+        if celsius is None:
+            self.faulty_count += 1
+            return
+        self.count += 1
+        self.sum_c += celsius
+        self.min_c = celsius if self.min_c is None else min(self.min_c, celsius)
+        self.max_c = celsius if self.max_c is None else max(self.max_c, celsius)
+
+
+def bucket_start(ts: datetime) -> datetime:
+    """The start of the 5-minute bucket holding `ts` (UTC)."""
+    seconds = ts.timestamp()
+    return datetime.fromtimestamp(math.floor(seconds / BUCKET_S) * BUCKET_S, UTC)
+
+
+def aggregate(session: Session, batch: Sequence[LockerReading]) -> int:
+    """Add new readings to their 5-minute buckets (one upsert statement); returns the buckets touched."""
+    buckets: dict[tuple[str, str, datetime], _Bucket] = {}
+    for locker_id, reading in batch:
+        key = (locker_id, reading.sensor, bucket_start(reading.ts))
+        buckets.setdefault(key, _Bucket(reading.zone.value)).add(reading.celsius)
+    if not buckets:
+        return 0
+    table = ReadingAggregate.__table__
+    insert = dialect_insert(session, table)
+    new, old = insert.excluded, table.c
+    statement = insert.on_conflict_do_update(
+        index_elements=[old.locker_id, old.sensor, old.bucket_start],
+        set_={
+            "count": old["count"] + new["count"],
+            "sum_c": old.sum_c + new.sum_c,
+            "faulty_count": old.faulty_count + new.faulty_count,
+            "min_c": case(
+                (old.min_c.is_(None), new.min_c),
+                (new.min_c.is_(None), old.min_c),
+                (new.min_c < old.min_c, new.min_c),
+                else_=old.min_c,
+            ),
+            "max_c": case(
+                (old.max_c.is_(None), new.max_c),
+                (new.max_c.is_(None), old.max_c),
+                (new.max_c > old.max_c, new.max_c),
+                else_=old.max_c,
+            ),
+        },
+    )
+    rows = [
+        {
+            "locker_id": locker_id,
+            "sensor": sensor,
+            "bucket_start": start,
+            "zone": b.zone,
+            "count": b.count,
+            "sum_c": b.sum_c,
+            "min_c": b.min_c,
+            "max_c": b.max_c,
+            "faulty_count": b.faulty_count,
+        }
+        for (locker_id, sensor, start), b in buckets.items()
+    ]
+    session.execute(statement, rows)
+    return len(rows)
+
+
+def update_latest(session: Session, batch: Sequence[LockerReading]) -> None:
+    """Keep the newest reading per sensor in one upsert (a late, older reading never rolls it back)."""
+    newest: dict[tuple[str, str], ReadingMessage] = {}
+    for locker_id, reading in batch:
+        key = (locker_id, reading.sensor)
+        if key not in newest or reading.ts > newest[key].ts:
+            newest[key] = reading
+    if not newest:
+        return
+    table = LatestReading.__table__
+    insert = dialect_insert(session, table)
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.locker_id, table.c.sensor],
+        set_={name: insert.excluded[name] for name in ("zone", "ts", "celsius", "quality")},
+        where=insert.excluded.ts >= table.c.ts,
+    )
+    session.execute(statement, [columns(locker_id, reading) for (locker_id, _), reading in newest.items()])
+
+
+def purge(session: Session, now: datetime, raw_days: float, aggregate_days: float) -> tuple[int, int]:
+    """Delete raw readings and aggregates past their retention; returns how many of each went."""
+    raw = session.execute(delete(Reading).where(Reading.ts < now - timedelta(days=raw_days)))
+    aggregates = session.execute(
+        delete(ReadingAggregate).where(ReadingAggregate.bucket_start < now - timedelta(days=aggregate_days))
+    )
+    return raw.rowcount, aggregates.rowcount
