@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cloud.errors import DatabaseUnavailable
 from lockers.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,16 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends normally, rolled back on an exception."""
-        with self._write() as session, session.begin():
-            yield session
+        """A transaction: committed when the block ends normally, rolled back on an exception.
+
+        Raises DatabaseUnavailable when the database cannot be reached, is locked or lost the connection
+        (nothing was written: the caller may try again)."""
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            reason = " ".join(str(exc.orig or exc).split())[:200]
+            raise DatabaseUnavailable(f"the database is unavailable: {reason}") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

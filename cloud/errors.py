@@ -51,6 +51,16 @@ class Conflict(CloudError):
     status_code = 409
 
 
+class ServiceUnavailable(CloudError):
+    """Something the request needs (the broker, the database) cannot be reached right now; try again later."""
+
+    status_code = 503
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database refused or lost the connection, or is locked: nothing was changed."""
+
+
 def validation_message(errors: Sequence[Any]) -> str:
     """The first validation error as one line: `parts.0.zone: Input should be 'ambient', ...`."""
     if not errors:

@@ -140,6 +140,9 @@ class OrderPart(Base):
     # the cold-chain record covers exactly this dwell, on the same clock as the readings.
     loaded_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
     collected_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The locker events these facts come from (the earliest one wins): causes in the history name them.
+    loaded_event: Mapped[str | None] = mapped_column(String(32))
+    collected_event: Mapped[str | None] = mapped_column(String(32))
 
     order: Mapped[Order] = relationship(back_populates="parts")
 
@@ -164,6 +167,7 @@ class EdgeEvent(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(32), unique=True)
     locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id", ondelete="CASCADE"))
+    numbering: Mapped[int] = mapped_column(Integer, default=0)  # the locker's numbering epoch (cloud.sequence)
     seq: Mapped[int] = mapped_column(Integer)
     ts: Mapped[datetime] = mapped_column(UtcDateTime)
     kind: Mapped[str] = mapped_column(String(20), index=True)
@@ -251,5 +255,6 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# The monitoring tables (alerts, limits, audit, notifications, aggregates) live in their own module.
-from cloud import models_monitoring  # noqa: E402, F401
+# The monitoring tables (alerts, limits, audit, notifications, aggregates) and those of the edge link (event
+# numbering, remote commands, failed ingests) live in their own modules.
+from cloud import models_edge, models_monitoring  # noqa: E402, F401

@@ -62,6 +62,7 @@ class Alert(Base):
     ack_note: Mapped[str | None] = mapped_column(Text)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # event time (offline: our clock)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    order_id: Mapped[str | None] = mapped_column(String(8), index=True)  # a conflict about one order
     last_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # our clock
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)  # our clock: escalation counts from here
 

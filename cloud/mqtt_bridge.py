@@ -5,6 +5,10 @@ parses the topic and decodes the payload once each, then hands the messages to t
 arrival order: runs of consecutive telemetry messages as one batch (one transaction), everything else one
 by one. Anything malformed, or from a locker nobody registered, is counted by reason, logged at WARNING
 with a short excerpt, and dropped.
+
+Nothing received is lost (docs/protocol.md, "Delivery guarantees"): each message is acknowledged to the broker
+only once its transaction committed (or it was dropped as bad input, or kept in `ingest_failures` after a bug);
+while the database is unavailable the worker retries with backoff, so the broker keeps the rest queued.
 """
 
 from __future__ import annotations
@@ -12,58 +16,32 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import Counter
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
+from cloud.errors import DatabaseUnavailable
+from cloud.ingest_stats import IngestStats
 from cloud.services.ingest import Dropped, Outcome
 from cloud.settings import Settings
 from lockers.errors import MalformedMessage
 from lockers.mqtt import BrokerAddress, Delivery, Inbound, MqttSession, Outbound
 from lockers.protocol import codec
-from lockers.protocol.messages import DesiredState, Message, Telemetry
+from lockers.protocol.messages import Command, DesiredState, Message, Telemetry
 from lockers.protocol.topics import EDGE_PUBLISHES, Channel, TopicAddress, cloud_subscription, parse_topic, topic
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[TopicAddress, Message], Outcome]
+Handler = Callable[[TopicAddress, Message, bool], Outcome]  # (address, message, retained)
 TelemetryHandler = Callable[[list[tuple[TopicAddress, Telemetry]]], list[Outcome | Dropped]]
+FailureSink = Callable[[str, bytes, str], None]  # (topic, payload, error)
 MAX_BATCH = 500
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 _JSON_NUL = b"\\u0000"
 SUBSCRIBED = (Channel.STATE, Channel.TELEMETRY, Channel.EVENTS, Channel.REPORTED, Channel.CMD_ACK)
 
 
-class IngestStats:
-    """Counters of the ingest path, safe to read from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.received = 0
-        self._outcomes: Counter[str] = Counter()
-        self._dropped: Counter[str] = Counter()
-
-    def count_received(self) -> None:
-        with self._lock:
-            self.received += 1
-
-    def count(self, outcome: Outcome) -> None:
-        with self._lock:
-            self._outcomes[outcome.value] += 1
-
-    def count_drop(self, reason: str) -> None:
-        with self._lock:
-            self._dropped[reason] += 1
-
-    def snapshot(self) -> dict:
-        with self._lock:
-            return {
-                "received": self.received,
-                # Inconsistent events were stored too: they count as processed as well.
-                "processed": self._outcomes[Outcome.PROCESSED] + self._outcomes[Outcome.INCONSISTENT],
-                "duplicates": self._outcomes[Outcome.DUPLICATE],
-                "inconsistent": self._outcomes[Outcome.INCONSISTENT],
-                "dropped": sum(self._dropped.values()),
-                "dropped_by_reason": dict(self._dropped),
-            }
+class _Abandoned(Exception):
+    """Stopping while the database is unavailable: the message stays unacknowledged, the broker keeps it."""
 
 
 class MqttBridge:
@@ -80,8 +58,11 @@ class MqttBridge:
         self._inbox: queue.Queue[Inbound | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
+        self._accepting = True
+        self._stopping = threading.Event()
         self._handler: Handler | None = None
         self._telemetry: TelemetryHandler | None = None
+        self._keep_failed: FailureSink | None = None
         self._worker: threading.Thread | None = None
         self._session = MqttSession(
             address,
@@ -89,28 +70,46 @@ class MqttBridge:
             on_message=self._enqueue,
             subscriptions=[(cloud_subscription(channel), 1) for channel in SUBSCRIBED],
             persistent=True,
+            manual_ack=True,  # acknowledged once stored: a crash loses nothing the broker handed over
         )
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self, handler: Handler, telemetry: TelemetryHandler | None = None) -> None:
+    def start(
+        self, handler: Handler, telemetry: TelemetryHandler | None = None, keep_failed: FailureSink | None = None
+    ) -> None:
         """Start the worker, then connect in the background (reconnecting until `stop`); `telemetry`, when
-        given, takes runs of telemetry messages at once."""
+        given, takes runs of telemetry messages at once; `keep_failed` stores messages whose processing raised."""
         self._handler = handler
         self._telemetry = telemetry
+        self._keep_failed = keep_failed
+        self._accepting = True
+        self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="dk-cloud-ingest", daemon=True)
         self._worker.start()
         self._session.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Disconnect, let the worker finish what was already received, and stop it."""
-        self._session.stop()
+        """Finish what was received, then disconnect. New arrivals are left unacknowledged (the broker delivers
+        them again after our restart); the connection stays up until the last acknowledgement went out. Gives up
+        when the worker makes no progress for `timeout` seconds: what it still holds stays unacknowledged too."""
+        self._accepting = False
+        self._stopping.set()  # retries during a database outage give up: the broker keeps those messages
         if self._worker is not None:
             self._inbox.put(None)
-            self._worker.join(timeout)
-            if self._worker.is_alive():
-                log.warning("ingest worker still busy after %gs; leaving it behind", timeout)
+            self._join_while_progressing(timeout)
             self._worker = None
+        self._session.stop()
+
+    def _join_while_progressing(self, timeout: float) -> None:
+        last, still_since = self._pending, time.monotonic()
+        while self._worker.is_alive():
+            self._worker.join(0.2)
+            if self._pending != last:
+                last, still_since = self._pending, time.monotonic()
+            elif time.monotonic() - still_since > timeout:
+                log.warning("ingest worker made no progress for %gs; %d message(s) left behind", timeout, last)
+                return
 
     @property
     def connected(self) -> bool:
@@ -126,6 +125,10 @@ class MqttBridge:
         """Send a locker's desired state retained at QoS 1 (queued while disconnected)."""
         return self.publish(Outbound(topic(locker_id, Channel.DESIRED), codec.encode(state), qos=1, retain=True))
 
+    def publish_command(self, locker_id: str, command: Command) -> Delivery:
+        """Send a remote command at QoS 1, not retained: a command is for now, never for a later subscriber."""
+        return self.publish(Outbound(topic(locker_id, Channel.CMD), codec.encode(command), qos=1, retain=False))
+
     def wait_idle(self, timeout: float) -> bool:
         """True once everything received so far has been processed (for tests and clean shutdowns)."""
         with self._idle:
@@ -134,6 +137,8 @@ class MqttBridge:
     # --- paho's thread: hand over only --------------------------------------------------------------
 
     def _enqueue(self, inbound: Inbound) -> None:
+        if not self._accepting:
+            return  # stopping: unacknowledged, so the broker keeps it for our next session
         with self._idle:
             self._pending += 1
         self.stats.count_received()
@@ -168,8 +173,13 @@ class MqttBridge:
     def _process_all(self, inbounds: list[Inbound]) -> None:
         run: list[tuple[Inbound, TopicAddress, Telemetry]] = []
         for inbound in inbounds:
-            decoded = self._safely(inbound, self._decode)
+            try:
+                decoded = self._decode(inbound)
+            except Exception as exc:
+                self._failed([inbound], exc)
+                continue
             if decoded is None:
+                _settle([inbound])
                 continue
             address, message = decoded
             if self._telemetry is not None and isinstance(message, Telemetry):
@@ -177,17 +187,36 @@ class MqttBridge:
                 continue
             self._telemetry_run(run)
             run = []
-            self._safely(inbound, lambda i, a=address, m=message: self._dispatch(i, a, m))
+            self._dispatch(inbound, address, message)
         self._telemetry_run(run)
 
-    def _safely(self, inbound: Inbound, step: Callable):
+    def _until_stored(self, inbounds: Sequence[Inbound], step: Callable):
+        """Run `step`, again and again with backoff while the database is unavailable (raise _Abandoned when
+        stopping meanwhile); any other exception propagates."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                return step()
+            except DatabaseUnavailable as exc:
+                if self._stopping.is_set():
+                    raise _Abandoned(str(exc)) from exc
+                log.warning("%s; retrying %d message(s) in %.1fs", exc, len(inbounds), delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _failed(self, inbounds: Sequence[Inbound], exc: Exception) -> None:
+        """A bug: say so loudly, keep the messages as received, and only then acknowledge them."""
+        self.stats.count_drop("processing_error")
+        log.exception("failed to process %d MQTT message(s) on %s", len(inbounds), inbounds[0].topic[:120])
+        if self._keep_failed is None:
+            return
         try:
-            return step(inbound)
+            for inbound in inbounds:
+                self._keep_failed(inbound.topic, inbound.payload, f"{type(exc).__name__}: {exc}")
         except Exception:
-            # A bug or a database outage: keep serving the other messages, but say so loudly.
-            self.stats.count_drop("processing_error")
-            log.exception("failed to process MQTT message on %s; dropped", inbound.topic[:120])
-            return None
+            log.exception("could not keep the failed message(s) either; left unacknowledged")
+            return
+        _settle(inbounds)
 
     def _decode(self, inbound: Inbound) -> tuple[TopicAddress, Message] | None:
         try:
@@ -210,35 +239,42 @@ class MqttBridge:
 
     def _dispatch(self, inbound: Inbound, address: TopicAddress, message: Message) -> None:
         try:
-            outcome = self._handler(address, message)
+            outcome = self._until_stored([inbound], lambda: self._handler(address, message, inbound.retained))
         except Dropped as exc:
             self._drop(exc.reason, str(exc), inbound)
+        except _Abandoned:
             return
-        self.stats.count(outcome)
+        except Exception as exc:
+            self._failed([inbound], exc)
+            return
+        else:
+            self.stats.count(outcome)
+        _settle([inbound])
 
     def _telemetry_run(self, run: list[tuple[Inbound, TopicAddress, Telemetry]]) -> None:
         """One transaction for the whole run; if it fails, each message again on its own, so only the
-        message at fault is lost."""
+        message at fault is set aside."""
         if not run:
             return
-        if len(run) > 1:
-            try:
-                results = self._telemetry([(address, message) for _, address, message in run])
-            except Exception as exc:
-                log.warning("telemetry batch of %d messages failed (%s); retrying them one by one", len(run), exc)
-                for item in run:
-                    self._telemetry_run([item])
+        inbounds = [inbound for inbound, _, _ in run]
+        try:
+            results = self._until_stored(inbounds, lambda: self._telemetry([(a, m) for _, a, m in run]))
+        except _Abandoned:
+            return
+        except Exception as exc:
+            if len(run) == 1:
+                self._failed(inbounds, exc)
                 return
-        else:
-            inbound, address, message = run[0]
-            results = self._safely(inbound, lambda _i: self._telemetry([(address, message)]))
-            if results is None:
-                return
-        for (inbound, _, _), result in zip(run, results, strict=True):
+            log.warning("telemetry batch of %d messages failed (%s); retrying them one by one", len(run), exc)
+            for item in run:
+                self._telemetry_run([item])
+            return
+        for inbound, result in zip(inbounds, results, strict=True):
             if isinstance(result, Dropped):
                 self._drop(result.reason, str(result), inbound)
             else:
                 self.stats.count(result)
+        _settle(inbounds)
 
     def _drop(self, reason: str, detail: str, inbound: Inbound) -> None:
         self.stats.count_drop(reason)
@@ -249,3 +285,10 @@ class MqttBridge:
             detail,
             codec.preview(inbound.payload),
         )
+
+
+def _settle(inbounds: Sequence[Inbound]) -> None:
+    """Acknowledge to the broker: the messages are stored, dropped as bad input, or kept after a failure."""
+    for inbound in inbounds:
+        if inbound.ack is not None:
+            inbound.ack()

@@ -14,11 +14,15 @@ from cloud.keys import KeyRing, load_key_ring, load_signing_key_file
 from cloud.models_monitoring import Contact
 from cloud.mqtt_bridge import MqttBridge
 from cloud.notify.delivery import Notifier
+from cloud.presence import PresenceRule
 from cloud.services.alerts import Alerts
 from cloud.services.coldchain import ColdChain
+from cloud.services.commands import Commands
+from cloud.services.conflicts import Conflicts
 from cloud.services.contacts import Contacts
 from cloud.services.desired import DesiredStates
 from cloud.services.event_effects import EventEffects
+from cloud.services.failures import FailedMessages
 from cloud.services.ingest import Ingest
 from cloud.services.limits import Limits
 from cloud.services.lockers import Lockers
@@ -47,6 +51,8 @@ class CloudRuntime:
     pickups: Pickups
     vendors: Vendors
     lockers: Lockers
+    commands: Commands
+    presence: PresenceRule
     ingest: Ingest
     limits: Limits
     alerts: Alerts
@@ -61,7 +67,8 @@ class CloudRuntime:
         """Start delivering notifications, connect to the broker, ingest, republish desired states, watch."""
         self.exporter.start()
         self.notifier.start()
-        self.bridge.start(self.ingest.handle, self.ingest.telemetry_batch)
+        self.presence.restart_clock()  # we heard nothing while we were down
+        self.bridge.start(self.ingest.handle, self.ingest.telemetry_batch, FailedMessages(self.db).keep)
         count = self.desired.publish_all()
         self.watchdog.start()
         log.info("cloud started: %d locker(s), MQTT %s:%s", count, self.settings.mqtt_host, self.settings.mqtt_port)
@@ -97,7 +104,10 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     coldchain = ColdChain(settings, limits)
     monitoring = Monitoring(limits, alerts, coldchain)
     notifier = Notifier(db, settings, webhook_secret)
-    ingest = Ingest(db, EventEffects(pickups, coldchain), desired, monitoring, notifier)
+    commands = Commands(db, bridge)
+    presence = PresenceRule(settings.offline_after_s)
+    effects = EventEffects(pickups, coldchain, Conflicts(alerts))
+    ingest = Ingest(db, effects, desired, monitoring, commands, notifier)
     ingest.add_reading_sink(exporter.submit)  # after commit, never blocking: InfluxDB gets stored readings
     return CloudRuntime(
         settings=settings,
@@ -108,7 +118,9 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         orders=Orders(db, settings, links, desired),
         pickups=pickups,
         vendors=Vendors(db, keys, settings.admin_key_value()),
-        lockers=Lockers(db, desired),
+        lockers=Lockers(db, desired, presence, settings.event_gap_alert_s),
+        commands=commands,
+        presence=presence,
         ingest=ingest,
         limits=limits,
         alerts=alerts,
@@ -116,7 +128,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         coldchain=coldchain,
         monitoring=monitoring,
         notifier=notifier,
-        watchdog=Watchdog(db, settings, alerts, desired, notifier),
+        watchdog=Watchdog(db, settings, alerts, desired, notifier, presence),
         exporter=exporter,
     )
 

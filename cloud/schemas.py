@@ -219,17 +219,31 @@ class CompartmentOut(BaseModel):
     celsius: float | None
 
 
+class EventStreamOut(BaseModel):
+    """What arrived of the locker's event numbering (see docs/protocol.md, "Event numbering")."""
+
+    last_seq: int = Field(description="the highest event number received")
+    contiguous_to: int = Field(description="every event from 1 up to this number has arrived")
+    gaps: list[tuple[int, int]] = Field(description="missing numbers as [from, to] ranges, oldest first")
+    missing: int = Field(description="how many numbers the gaps hold")
+    numbering: int = Field(description="how often the locker started numbering again (0: never)")
+    restarted_at: datetime | None
+    written_off: list[tuple[int, int]] = Field(description="ranges still missing when the numbering restarted")
+
+
 class LockerOut(BaseModel):
     id: str
     name: str
     village: str | None
-    online: bool
-    last_seen: datetime | None
+    online: bool = Field(description="its last state message says online and it was heard within the heartbeat timeout")
+    last_seen: datetime | None = Field(description="when the cloud last received a live message from it")
+    heartbeat_age_s: float | None = Field(description="seconds since last_seen (our wall clock)")
     agent: str | None
     desired_version: int
     reported_version: int | None
     zones: list[ZoneOut]
     compartments: list[CompartmentOut]
+    events: EventStreamOut | None = Field(None, description="event numbering and gaps; shown to admins")
 
 
 class EventOut(BaseModel):
@@ -237,6 +251,7 @@ class EventOut(BaseModel):
 
     id: str
     seq: int
+    numbering: int = Field(0, description="which numbering of the locker seq belongs to (see events.numbering)")
     ts: datetime
     kind: str
     compartment: str | None = None
@@ -246,6 +261,7 @@ class EventOut(BaseModel):
     method: str | None = None
     reason: str | None = None
     detail: str | None = None
+    count: int | None = None
     received_at: datetime
 
 

@@ -11,7 +11,9 @@ from cloud.schemas import Email, Name, Printable, _Request
 from lockers.layout import Zone
 
 AlertState = Literal["raised", "acknowledged", "cleared"]
-AlertKind = Literal["temperature", "sensor_fault", "offline"]
+# event_gap: events of a locker missing for too long; conflict: a locker reported something upstream had ruled
+# out (a code used offline after its order was cancelled).
+AlertKind = Literal["temperature", "sensor_fault", "offline", "event_gap", "conflict"]
 Celsius = Annotated[float, Field(ge=-60, le=130)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), Printable]
 WebhookUrl = Annotated[
@@ -22,8 +24,9 @@ WebhookUrl = Annotated[
 class AlertOut(BaseModel):
     id: int
     locker: str
-    zone: Zone | None = Field(description="null for a locker that went offline")
+    zone: Zone | None = Field(description="null for alerts about the whole locker (offline, event_gap, conflict)")
     sensor: str | None
+    order: str | None = Field(None, description="the order a conflict is about")
     kind: AlertKind
     severity: Literal["warning", "critical"]
     state: AlertState = Field(description="cleared wins: a cleared alert that was acknowledged says cleared")

@@ -57,8 +57,15 @@ class Settings(BaseSettings):
     # Reg. (EC) 37/2005 asks for temperature records of frozen food to be kept at least a year.
     aggregate_retention_days: float = Field(400, ge=366, description="5-minute aggregates are kept this long")
     escalation_after_minutes: float = Field(30, gt=0, description="an unacknowledged alert goes one level up after")
-    offline_after_s: float = Field(600, gt=0, description="a locker silent this long (wall clock) is offline")
-    watchdog_interval_s: float = Field(5, gt=0, le=300, description="how often offline and escalation are checked")
+    offline_after_s: float = Field(
+        180, gt=0, description="heartbeat timeout: a locker not heard from this long (wall clock) is offline"
+    )
+    event_gap_alert_s: float = Field(
+        600, gt=0, description="events of a locker missing this long (wall clock) raise an event_gap alert"
+    )
+    watchdog_interval_s: float = Field(
+        5, gt=0, le=300, description="how often offline, gaps and escalation are checked"
+    )
 
     smtp_host: str | None = Field(None, description="mail server for notifications; None: email disabled")
     smtp_port: int = Field(25, ge=1, le=65535)

@@ -13,7 +13,9 @@ from rich.console import Console
 from lockers.errors import DorpskluisError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Dorpskluis: village pickup lockers.")
-sim_app = typer.Typer(no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors, faults).")
+sim_app = typer.Typer(
+    no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors, faults, uplink)."
+)
 edge_app = typer.Typer(no_args_is_help=True, help="The locker's edge agent.")
 cloud_app = typer.Typer(no_args_is_help=True, help="The cloud service.")
 app.add_typer(sim_app, name="sim")
@@ -65,6 +67,13 @@ def _control(locker: str, payload: dict) -> dict:
         raise _fail(str(exc)) from None
 
 
+def _say(answer: dict) -> None:
+    """Print the locker's answer; a refusal exits 1."""
+    console.print(answer.get("message", ""))
+    if not answer.get("ok"):
+        raise typer.Exit(1)
+
+
 @sim_app.command("scan")
 def sim_scan(
     locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")],
@@ -88,10 +97,7 @@ def sim_door(
     action: Annotated[DoorAction, typer.Argument(help="open or close")],
 ) -> None:
     """Open or close a simulated compartment door."""
-    answer = _control(locker, {"cmd": "door", "compartment": compartment.upper(), "action": action.value})
-    console.print(answer.get("message", ""))
-    if not answer.get("ok"):
-        raise typer.Exit(1)
+    _say(_control(locker, {"cmd": "door", "compartment": compartment.upper(), "action": action.value}))
 
 
 class ZoneChoice(StrEnum):
@@ -115,10 +121,21 @@ def sim_fault(
     fault: Annotated[FaultChoice, typer.Argument(case_sensitive=False, help="The fault to start, or clear.")],
 ) -> None:
     """Inject a fault into a simulated locker's fridge or sensors (clear ends the zone's faults)."""
-    answer = _control(locker, {"cmd": "fault", "zone": zone.value, "fault": fault.value})
-    console.print(answer.get("message", ""))
-    if not answer.get("ok"):
-        raise typer.Exit(1)
+    _say(_control(locker, {"cmd": "fault", "zone": zone.value, "fault": fault.value}))
+
+
+class UplinkState(StrEnum):
+    DOWN = "down"
+    UP = "up"
+
+
+@sim_app.command("uplink")
+def sim_uplink(
+    locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-1.")],
+    state: Annotated[UplinkState, typer.Argument(case_sensitive=False, help="down (cut) or up (restore)")],
+) -> None:
+    """Cut or restore a simulated locker's connection to the broker; it keeps working, its messages wait."""
+    _say(_control(locker, {"cmd": "uplink", "state": state.value}))
 
 
 @sim_app.command("status")

@@ -1,13 +1,15 @@
 """The edge agent: one worker thread owns all state and works through a queue; every other thread enqueues.
 
-Producers: paho (inbound messages, connection changes), gpiozero (door switches), the ticker, the sensor
-sampler, and callers of `scan`/`status` (control socket, kiosk), who wait on a Future for the answer.
+Producers: paho (inbound messages, connection changes), gpiozero (door switches), the ticker, the heartbeat,
+the sensor sampler, and callers of `scan`/`status` (control socket, kiosk), who wait on a Future for the answer.
+Everything the agent reports goes through `edge.uplink`: written to the outbox in SQLite, then sent by the
+publisher's own thread, so the worker never waits on the network and nothing is lost while the uplink is down.
 
-Two clocks: `clock` (wall time) decides everything about people and codes: code validity, door release
-windows, keypad lockout; `event_clock` stamps what the locker measures and reports (events, readings,
-`reported`), which the cold-chain rules run on. They are the same clock on a real locker; a simulator running
-`time_scale` times faster passes an `edge.clock.SimClock` and samples its sensors every telemetry interval of
-simulated time.
+Two clocks: `clock` (wall time) decides everything about people, codes and commands: code validity, door
+release windows and jams, keypad lockout, remote command expiry; `event_clock` stamps what the locker measures
+and reports (events, readings, `reported`), which the cold-chain rules run on. They are the same clock on a
+real locker; a simulator running `time_scale` times faster passes an `edge.clock.SimClock` and samples its
+sensors every telemetry interval of simulated time.
 """
 
 from __future__ import annotations
@@ -15,37 +17,40 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from uuid import uuid4
 
 from edge.clock import Clock, utc_now
-from edge.codecheck import CodeContext, Decision, check_code
+from edge.codecheck import Decision
+from edge.commands import answer_command
 from edge.config import EdgeConfig
-from edge.keypad import KeypadState
-from edge.link import AGENT_VERSION, TransportFactory, offline, outbound
+from edge.link import AGENT_VERSION, TransportFactory, offline, receive
+from edge.locks import Locks
 from edge.repeater import Repeater
+from edge.scanning import Scanner
 from edge.sensing import Sensing
-from edge.store import EdgeStore, LoadedPart
+from edge.store import EdgeStore
 from edge.telemetry import DEFAULT_INTERVAL_S, SensorRound
-from edge.work import AgentError, ConnectionChange, DoorChange, Scan, ScanResult, StatusRequest, Stop, SyncDoors, Tick
-from lockers.door import DEFAULT_RELEASE_WINDOW_S, DoorMachine, DoorOutcome
-from lockers.errors import MalformedMessage, TransportError
+from edge.uplink import Uplink
+from edge.work import (
+    AgentError,
+    ConnectionChange,
+    DoorChange,
+    Heartbeat,
+    Scan,
+    ScanResult,
+    StatusRequest,
+    Stop,
+    SyncDoors,
+    Tick,
+)
+from lockers.door import DEFAULT_RELEASE_WINDOW_S, RemoteSession, Session
 from lockers.hardware import LockerHardware
 from lockers.layout import Zone
 from lockers.mqtt import Inbound
-from lockers.protocol import codec
-from lockers.protocol.messages import (
-    Command,
-    CommandAck,
-    DesiredState,
-    Event,
-    EventKind,
-    Message,
-    Reported,
-)
-from lockers.protocol.topics import Channel, parse_topic
+from lockers.protocol.messages import Command, DesiredState, EventKind, Reported
+from lockers.protocol.topics import Channel
 from sensors.rules import ZoneLimits
 
 log = logging.getLogger(__name__)
@@ -81,12 +86,12 @@ class Agent:
         self.time_scale = time_scale  # simulated seconds per wall-clock second of `event_clock`
         self._queue: queue.Queue = queue.Queue()
         self._transport = transport_factory(self._queue.put, lambda up: self._queue.put(ConnectionChange(up)))
-        self._release_window_s = release_window_s
-        self._keys = config.trusted_keys()
-        # Placeholder until `start` reads the real switch positions.
-        self._doors = DoorMachine(dict.fromkeys(hardware.compartments, False), release_window_s=release_window_s)
+        self._uplink = Uplink(self.locker, store, self._transport, self._event_clock, max_rows=config.outbox_max_rows)
+        self._locks = Locks(
+            hardware, store, self._emit, release_window_s=release_window_s, jam_after_s=config.jam_after_s
+        )
+        self._scanner = Scanner(self.locker, config.trusted_keys(), store, self._locks.compartments)
         self._desired: DesiredState | None = store.desired()
-        self._keypad = KeypadState()
         self._sensing = Sensing(config.layout, config.w1_base, store, limits)
         # Fixed keys: other threads may read the dict while the worker counts.
         self.stats: dict[str, int] = dict.fromkeys(
@@ -99,8 +104,9 @@ class Agent:
                 "rejections",
                 "events",
                 "telemetry_batches",
+                "commands_done",
                 "commands_refused",
-                "publish_failures",
+                "commands_repeated",
             ),
             0,
         )
@@ -112,30 +118,41 @@ class Agent:
         self._sampler = Repeater(
             f"edge-sensors-{self.locker}", lambda: self.sampling_period_s, self._sample_sensors, immediate=True
         )
+        # Wall clock even in a fast simulator: the cloud judges silence by the time messages arrive.
+        self._heartbeat = Repeater(
+            f"edge-heartbeat-{self.locker}",
+            lambda: config.heartbeat_s,
+            lambda: self._queue.put(Heartbeat()),
+            immediate=False,
+        )
 
     # --- lifecycle (caller's thread) ------------------------------------------------------------------
 
     def start(self) -> None:
         # Listen before reading the switches, so no change falls between the two (repeats are no-ops).
         self._hardware.set_door_callback(self._door_changed)
-        self._doors = DoorMachine(self._hardware.doors(), release_window_s=self._release_window_s)
+        self._locks.read_switches()
         self._queue.put(SyncDoors())  # the rules may remember doors that moved while the agent was down
         self._worker.start()
+        self._uplink.start()
         self._transport.start()
         self._ticker.start()
+        self._heartbeat.start()
         if self._sensing:
             self._sampler.start()
         log.info("edge agent %s started (desired version %s)", self.locker, self._desired_version())
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop threads, publish the retained `offline` state and disconnect."""
+        """Stop threads, send what the outbox holds (briefly), publish the retained `offline` and disconnect."""
         self._hardware.set_door_callback(None)
         self._sampler.stop(timeout)
         self._ticker.stop(timeout)
+        self._heartbeat.stop(timeout)
         if self._worker.is_alive():
             self._queue.put(Stop())
             self._worker.join(timeout)
         self._fail_waiting_callers()
+        self._uplink.stop()  # what is left stays in the outbox for the next start
         self._transport.stop(final=[offline(self.locker)])
         log.info("edge agent %s stopped", self.locker)
 
@@ -146,8 +163,12 @@ class Agent:
         return self._ask(Scan(text), timeout)
 
     def status(self, timeout: float = 5.0) -> dict:
-        """Locker, connection, desired version, doors, energised locks and counters."""
+        """Locker, connection, desired version, doors, energised locks, outbox and counters."""
         return self._ask(StatusRequest(), timeout)
+
+    def set_uplink(self, up: bool) -> str:
+        """Cut the broker connection as a network failure would, or restore it (edge.uplink); the locker works on."""
+        return self._uplink.switch(up)
 
     def _ask(self, item: Scan | StatusRequest, timeout: float):
         if not self._worker.is_alive():
@@ -187,15 +208,16 @@ class Agent:
         if isinstance(item, Scan):
             item.reply.set_result(self._scan(item.text))
         elif isinstance(item, DoorChange):
-            outcomes = self._doors.door_changed(item.compartment, item.is_open, self._clock())
-            self._publish_outcomes(outcomes)
-            if self._watch_doors() or outcomes:
+            moved = self._locks.door_changed(item.compartment, item.is_open, self._clock())
+            if self._watch_doors() or moved:
                 self._publish_reported()
         elif isinstance(item, SyncDoors):
             if self._watch_doors():
                 self._publish_reported()
         elif isinstance(item, Tick):
-            self._publish_outcomes(self._doors.tick(self._clock()))
+            self._locks.tick(self._clock())
+        elif isinstance(item, Heartbeat):
+            self._publish_reported()
         elif isinstance(item, Inbound):
             self._inbound(item)
         elif isinstance(item, SensorRound):
@@ -222,72 +244,32 @@ class Agent:
     def _scan(self, text: str) -> ScanResult:
         self.stats["scans"] += 1
         now = self._clock()
-        verdict = check_code(
-            text,
-            CodeContext(
-                locker=self.locker,
-                keys=self._keys,
-                desired=self._desired,
-                compartments=frozenset(self._hardware.compartments),
-                now=now,
-                consumed=self._store.consumed_codes(),
-                used_pins=self._store.used_pin_hashes(),
-                loaded=self._store.loaded_parts(),
-                keypad=self._keypad,
-            ),
-        )
-        self._keypad = verdict.keypad
+        verdict = self._scanner.check(text, self._desired, now)
         if isinstance(verdict, Decision):
-            log.info(
-                "%s code opens %s (order %s, vendor %s)",
-                verdict.method.value,
-                ", ".join(verdict.compartments),
-                verdict.order or "-",
-                verdict.vendor or "-",
-            )
-            return self._open(verdict, now)
-        log.info("%s code refused: %s (%s)", verdict.method.value, verdict.reason.value, verdict.detail)
+            self._release(verdict.sessions, now)
+            return ScanResult(ok=True, opened=list(verdict.compartments), reason=None, message=verdict.message)
         self.stats["rejections"] += 1
         self._emit(
             EventKind.CODE_REJECTED, reason=verdict.reason, method=verdict.method, detail=verdict.detail[:300] or None
         )
         return ScanResult(ok=False, opened=[], reason=verdict.reason, message=verdict.message)
 
-    def _open(self, decision: Decision, now: datetime) -> ScanResult:
-        if decision.consume:  # used before anything opens: never twice
-            self._store.consume_code(decision.consume, now, self._pin_hash_of(decision.consume))
+    def _release(self, sessions: Sequence[tuple[str, Session]], now: datetime) -> None:
         pulse_s = self._desired.settings.unlock_pulse_s if self._desired else DEFAULT_PULSE_S
-        for compartment, session in decision.sessions:
-            self._publish_outcomes(self._doors.unlock(compartment, session, now))
-            self._hardware.compartment(compartment).pulse(pulse_s)
-            self.stats["unlocks"] += 1
-        return ScanResult(ok=True, opened=list(decision.compartments), reason=None, message=decision.message)
-
-    def _pin_hash_of(self, code_id: str) -> str | None:
-        grants = self._desired.pickups if self._desired else []
-        return next((g.pin_hash for g in grants if g.code_id == code_id), None)
+        self._locks.release(sessions, pulse_s, now)
+        self.stats["unlocks"] += len(sessions)
 
     # --- inbound --------------------------------------------------------------------------------------
 
     def _inbound(self, message: Inbound) -> None:
-        try:
-            address = parse_topic(message.topic)
-            if address.locker != self.locker:
-                raise MalformedMessage(f"topic {message.topic[:80]!r} is not about locker {self.locker}")
-            decoded = codec.decode(address.channel, message.payload)
-        except MalformedMessage as exc:
-            log.warning(
-                "dropped malformed message on %s: %s; payload %s",
-                message.topic[:80],
-                exc,
-                codec.preview(message.payload),
-            )
+        decoded = receive(self.locker, message)
+        if decoded is None:
             self.stats["malformed"] += 1
             return
         if isinstance(decoded, DesiredState):
             self._apply_desired(decoded)
         elif isinstance(decoded, Command):
-            self._refuse_command(decoded)
+            self._command(decoded)
 
     def _apply_desired(self, desired: DesiredState) -> None:
         held = self._desired_version()
@@ -303,18 +285,26 @@ class Agent:
         self._sampler.poke()
         self._publish_reported()
 
-    def _refuse_command(self, command: Command) -> None:
-        # Remote commands arrive with a later issue; say so instead of leaving the cloud waiting.
-        self.stats["commands_refused"] += 1
-        ack = CommandAck(id=command.id, ok=False, detail="remote commands are not supported by this agent version")
-        self._publish(Channel.CMD_ACK, ack)
+    def _command(self, command: Command) -> None:
+        """A remote unlock: answered once (remembered before anything opens), acknowledged on every delivery."""
+        now = self._clock()
+        verdict = answer_command(command, now, self._locks.compartments, self._store.command_answer(command.id))
+        if verdict.repeated:
+            self.stats["commands_repeated"] += 1
+        else:
+            self._store.save_command_answer(verdict.ack, now)
+            self.stats["commands_done" if verdict.ack.ok else "commands_refused"] += 1
+            log.info("remote command %s by %s: %s", command.id, command.issued_by, verdict.ack.detail or "opened")
+        session = RemoteSession(command=command.id, issued_by=command.issued_by)
+        self._release([(compartment, session) for compartment in verdict.open], now)
+        self._uplink.send(Channel.CMD_ACK, verdict.ack)
 
     # --- telemetry ------------------------------------------------------------------------------------
 
     def _telemetry(self, sensor_round: SensorRound) -> None:
         news = self._sensing.observe_round(sensor_round)
         if news.telemetry is not None:
-            self._publish(Channel.TELEMETRY, news.telemetry)
+            self._uplink.send(Channel.TELEMETRY, news.telemetry)
             self.stats["telemetry_batches"] += 1
         for detail in news.new_faults:
             self._emit(EventKind.SENSOR_FAULT, detail=detail)
@@ -323,7 +313,7 @@ class Agent:
 
     def _watch_doors(self) -> bool:
         """Tell the cold-chain rules where the doors are; whether the local alarms changed."""
-        return self._sensing.observe_doors(self._doors.doors(), self._event_clock())
+        return self._sensing.observe_doors(self._locks.doors(), self._event_clock())
 
     def _pick_telemetry_interval(self) -> float:
         if self.config.telemetry_interval_s is not None:
@@ -332,43 +322,19 @@ class Agent:
 
     # --- publishing -----------------------------------------------------------------------------------
 
-    def _publish_outcomes(self, outcomes: list[DoorOutcome]) -> None:
-        now = self._clock()
-        for outcome in outcomes:
-            if outcome.kind is EventKind.LOADED and outcome.order and outcome.vendor:
-                self._store.mark_loaded(LoadedPart(outcome.compartment, outcome.order, outcome.vendor), now)
-            self._emit(
-                outcome.kind,
-                compartment=outcome.compartment,
-                order=outcome.order,
-                vendor=outcome.vendor,
-                code_id=outcome.code_id,
-                method=outcome.method,
-            )
-
     def _emit(self, kind: EventKind, **fields) -> None:
-        event = Event(id=uuid4().hex, seq=self._store.next_seq(), ts=self._event_clock(), kind=kind, **fields)
-        self._publish(Channel.EVENTS, event)
+        self._uplink.emit(kind, **fields)
         self.stats["events"] += 1
 
     def _publish_reported(self) -> None:
-        doors = {cid: "open" if is_open else "closed" for cid, is_open in self._doors.doors().items()}
         reported = Reported(
             desired_version=self._desired_version(),
             agent=AGENT_VERSION,
-            doors=doors,
+            doors=self._locks.positions(),
             ts=self._event_clock(),
             alarms=self._sensing.alarms(),
         )
-        self._publish(Channel.REPORTED, reported)
-
-    def _publish(self, channel: Channel, message: Message) -> None:
-        try:
-            self._transport.publish(outbound(self.locker, channel, message))
-        except TransportError as exc:
-            # Until the outbox lands, a message paho refuses to queue is lost; count it so it shows.
-            self.stats["publish_failures"] += 1
-            log.warning("could not publish %s: %s", channel.value, exc)
+        self._uplink.send(Channel.REPORTED, reported)
 
     def _desired_version(self) -> int:
         return self._desired.version if self._desired else 0
@@ -377,10 +343,12 @@ class Agent:
         return {
             "locker": self.locker,
             "connected": self._transport.connected,
+            "uplink": "down" if self._transport.suspended else "up",
             "desired_version": self._desired_version(),
-            "doors": {cid: "open" if is_open else "closed" for cid, is_open in self._doors.doors().items()},
-            "locks_energised": self._hardware.energised(),
-            "keypad_locked": self._keypad.locked(self._clock()),
+            "doors": self._locks.positions(),
+            "locks_energised": self._locks.energised(),
+            "keypad_locked": self._scanner.keypad_locked(self._clock()),
             "alarms": [alarm.model_dump(mode="json", exclude={"v"}) for alarm in self._sensing.alarms()],
+            "outbox": self._uplink.status(),
             "stats": dict(self.stats),
         }

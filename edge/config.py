@@ -4,6 +4,9 @@ locker = "zwartsluis-kerk"
 state_dir = "state"
 telemetry_interval_s = 10          # optional; else the desired state's setting, else 30 s (of simulated
                                    # time in a simulator run with --speed)
+heartbeat_s = 60                   # optional: `reported` is re-sent this often (wall clock) as a sign of life
+jam_after_s = 10                   # optional: a released door not seen open this long is reported `jam`
+outbox_max_rows = 50000            # optional: past this, queued telemetry is thinned (events never are)
 
 [mqtt]
 host = "127.0.0.1"
@@ -94,6 +97,9 @@ class EdgeConfig(_Section):
     layout: LockerLayout
     control: ControlConfig = ControlConfig()
     telemetry_interval_s: float | None = Field(None, gt=0, le=3600)
+    heartbeat_s: float = Field(60, gt=0, le=3600)
+    jam_after_s: float = Field(10, gt=0, le=25)  # below the 30 s release window
+    outbox_max_rows: int = Field(50_000, ge=10, le=5_000_000)
 
     @property
     def w1_base(self) -> Path:

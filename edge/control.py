@@ -1,9 +1,10 @@
 """Local control channel of a running agent: a Unix socket, one JSON request line in, one JSON line out.
 
 Requests: {"cmd": "scan", "code": "…"}, {"cmd": "status"}, and on simulated cabinets only
-{"cmd": "door", "compartment": "B2", "action": "open"|"close"} and
-{"cmd": "fault", "zone": "chilled", "fault": "compressor-failure"|…|"clear"}.
-Only the user who runs the agent can connect (mode 0600).
+{"cmd": "door", "compartment": "B2", "action": "open"|"close"},
+{"cmd": "fault", "zone": "chilled", "fault": "compressor-failure"|…|"clear"} and
+{"cmd": "uplink", "state": "down"|"up"} (cut or restore the broker connection; the locker works on).
+Answers: {"ok": true|false, "message": "…", …}. Only the user who runs the agent can connect (mode 0600).
 """
 
 from __future__ import annotations
@@ -58,12 +59,18 @@ class AgentControls(Protocol):
 DoorMover = Callable[[str, str], tuple[bool, str]]
 # A simulated cabinet's fault injector: (zone, fault) -> (ok, message).
 FaultInjector = Callable[[str, str], tuple[bool, str]]
+# A simulated locker's uplink switch: up -> message (edge.agent.Agent.set_uplink).
+UplinkSwitch = Callable[[bool], str]
 
-COMMANDS = "scan, status, door or fault"
+COMMANDS = "scan, status, door, fault or uplink"
 
 
 def handle_request(
-    line: bytes, agent: AgentControls, doors: DoorMover | None, faults: FaultInjector | None = None
+    line: bytes,
+    agent: AgentControls,
+    doors: DoorMover | None,
+    faults: FaultInjector | None = None,
+    uplink: UplinkSwitch | None = None,
 ) -> dict:
     """Answer one request line; every failure becomes {"ok": false, "message": …}."""
     try:
@@ -84,6 +91,8 @@ def handle_request(
             return _door(request, doors)
         if command == "fault":
             return _fault(request, faults)
+        if command == "uplink":
+            return _uplink(request, uplink)
     except DorpskluisError as exc:
         return _refused(str(exc))
     return _refused(f"unknown command {str(command)[:40]!r}; use {COMMANDS}")
@@ -123,6 +132,15 @@ def _fault(request: dict, faults: FaultInjector | None) -> dict:
     return {"ok": ok, "message": message}
 
 
+def _uplink(request: dict, uplink: UplinkSwitch | None) -> dict:
+    if uplink is None:
+        return _refused("the uplink can only be cut on a simulated locker; unplug the network to test a real one")
+    state = request.get("state")
+    if state not in ("down", "up"):
+        return _refused('uplink needs "state": "down" or "up"')
+    return {"ok": True, "message": uplink(state == "up"), "uplink": state}
+
+
 def _refused(message: str) -> dict:
     return {"ok": False, "message": message}
 
@@ -140,17 +158,26 @@ class _Handler(socketserver.StreamRequestHandler):
         if len(line) > MAX_REQUEST_BYTES:
             answer = _refused(f"requests are limited to {MAX_REQUEST_BYTES} bytes")
         else:
-            answer = handle_request(line, self.server.agent, self.server.doors, self.server.faults)
+            server = self.server
+            answer = handle_request(line, server.agent, server.doors, server.faults, server.uplink)
         self.wfile.write(json.dumps(answer).encode() + b"\n")
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, agent: AgentControls, doors: DoorMover | None, faults: FaultInjector | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        agent: AgentControls,
+        doors: DoorMover | None,
+        faults: FaultInjector | None,
+        uplink: UplinkSwitch | None,
+    ) -> None:
         self.agent = agent
         self.doors = doors
         self.faults = faults
+        self.uplink = uplink
         super().__init__(str(path), _Handler)
 
 
@@ -163,11 +190,13 @@ class ControlServer:
         agent: AgentControls,
         doors: DoorMover | None = None,
         faults: FaultInjector | None = None,
+        uplink: UplinkSwitch | None = None,
     ) -> None:
         self.path = path
         self._agent = agent
         self._doors = doors
         self._faults = faults
+        self._uplink = uplink
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -179,7 +208,7 @@ class ControlServer:
                 raise ControlError(f"another process already serves {self.path}; is this locker running twice?")
             self.path.unlink()  # stale: left behind by an agent that died
         try:
-            self._server = _Server(self.path, self._agent, self._doors, self._faults)
+            self._server = _Server(self.path, self._agent, self._doors, self._faults, self._uplink)
             os.chmod(self.path, 0o600)
         except OSError as exc:
             raise ControlError(f"cannot open control socket {self.path}: {exc.strerror or exc}") from exc

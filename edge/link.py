@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import dorpskluis
 from edge.config import EdgeConfig
+from lockers.errors import MalformedMessage
 from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound
 from lockers.protocol import codec
 from lockers.protocol.messages import Message, StateMessage
-from lockers.protocol.topics import Channel, topic
+from lockers.protocol.topics import Channel, parse_topic, topic
+
+log = logging.getLogger(__name__)
 
 AGENT_VERSION = dorpskluis.__version__
 
@@ -24,9 +28,16 @@ class Transport(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    @property
+    def suspended(self) -> bool: ...
+
     def start(self) -> None: ...
 
-    def publish(self, message: Outbound) -> object: ...
+    def publish(self, message: Outbound, on_acked: Callable[[], None] | None = None) -> object: ...
+
+    def suspend(self) -> None: ...
+
+    def resume(self) -> None: ...
 
     def stop(self, final: Sequence[Outbound] = (), timeout: float = 2.0) -> None: ...
 
@@ -38,6 +49,20 @@ TransportFactory = Callable[[Callable[[Inbound], None], Callable[[bool], None]],
 def outbound(locker: str, channel: Channel, message: Message) -> Outbound:
     """A message of ours on `channel`, QoS 1, retained where the protocol says so."""
     return Outbound(topic(locker, channel), codec.encode(message), qos=1, retain=channel in RETAINED)
+
+
+def receive(locker: str, message: Inbound) -> Message | None:
+    """The model of a message received for `locker`; None (logged, truncated) when topic or payload is malformed."""
+    try:
+        address = parse_topic(message.topic)
+        if address.locker != locker:
+            raise MalformedMessage(f"topic {message.topic[:80]!r} is not about locker {locker}")
+        return codec.decode(address.channel, message.payload)
+    except MalformedMessage as exc:
+        log.warning(
+            "dropped malformed message on %s: %s; payload %s", message.topic[:80], exc, codec.preview(message.payload)
+        )
+        return None
 
 
 def online(locker: str) -> Outbound:

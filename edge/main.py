@@ -31,6 +31,7 @@ def running_agent(
     *,
     doors: DoorMover | None = None,
     faults: FaultInjector | None = None,
+    uplink_switch: bool = False,
     transport_factory: TransportFactory | None = None,
     clock: Clock = utc_now,
     event_clock: Clock | None = None,
@@ -39,7 +40,8 @@ def running_agent(
 ) -> Iterator[Agent]:
     """Store, agent and control socket over `hardware`, started; stopped and closed in reverse on exit.
 
-    `event_clock` and `time_scale` are for simulators running faster than real time (see edge.agent)."""
+    `event_clock` and `time_scale` are for simulators running faster than real time (see edge.agent);
+    `uplink_switch` lets the control socket cut and restore the broker connection (simulators only)."""
     with ExitStack() as stack:
         store = EdgeStore.open(config.state_dir)
         stack.callback(store.close)
@@ -47,7 +49,9 @@ def running_agent(
         agent = Agent(
             config, hardware, transport, store, clock, event_clock=event_clock, time_scale=time_scale, limits=limits
         )
-        control = ControlServer(config.control_socket, agent, doors, faults)
+        control = ControlServer(
+            config.control_socket, agent, doors, faults, uplink=agent.set_uplink if uplink_switch else None
+        )
         control.start()  # before the agent: refuses to start when this locker already runs here
         stack.callback(control.stop)
         agent.start()

@@ -4,7 +4,8 @@ python -m edge.sim path/to/edge.toml [--speed N]
 
 With `--speed N` the fridges, the sensor sampling and the timestamps of everything the locker reports run N
 times faster than real time (a `SimClock`), so the cold-chain rules raise in minutes what takes hours; codes,
-door release windows and the keypad lockout stay on the wall clock.
+door release windows and the keypad lockout stay on the wall clock. `dorpskluis sim uplink LOCKER down|up`
+cuts and restores its broker connection while it keeps running.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def run_simulated(config: EdgeConfig, speed: float = 1.0, stop: threading.Event 
                 hardware,
                 doors=cabinet.move_door,
                 faults=cabinet.inject_fault,
+                uplink_switch=True,
                 event_clock=clock,
                 time_scale=speed,
             )

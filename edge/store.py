@@ -1,8 +1,9 @@
-"""The agent's local memory in SQLite (WAL): desired state, used codes, event numbering, loaded parts, alarms.
+"""The agent's local memory in SQLite (WAL): desired state, used codes, event numbering, loaded parts, alarms,
+answered remote commands, and the outbox of everything not yet acknowledged by the broker (edge.outbox).
 
 Everything here must survive a power cut: a code used before a reboot stays used, sequence numbers never
 repeat, and a compartment a vendor loaded while offline is not opened for that vendor again. The schema
-grows by appending to MIGRATIONS (the outbox arrives that way); `PRAGMA user_version` counts what ran.
+grows by appending to MIGRATIONS; `PRAGMA user_version` counts what ran.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from lockers.errors import DorpskluisError
-from lockers.protocol.messages import DesiredState
+from lockers.protocol.messages import CommandAck, DesiredState
 
 STORE_FILE = "edge.sqlite"
 
@@ -36,7 +38,17 @@ MIGRATIONS: tuple[str, ...] = (
     # The cold-chain rules' memory per sensor (sensors.rules.SensorMonitor as JSON), so an excursion or an
     # alarm is not forgotten by a restart; observed_at is the event time of the newest observation.
     "CREATE TABLE sensor_monitor (sensor TEXT PRIMARY KEY, observed_at TEXT NOT NULL, body TEXT NOT NULL);",
+    # Store and forward: every message for the broker, in order, until the broker acknowledged it. AUTOINCREMENT
+    # so ids never repeat, even after the table ran empty (the publisher's cursor relies on that). And the
+    # answer given to each remote command, so a redelivered command is acknowledged again, never executed twice.
+    """
+    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload BLOB NOT NULL);
+    CREATE INDEX outbox_by_channel ON outbox (channel, id);
+    CREATE TABLE remote_command (id TEXT PRIMARY KEY, ack TEXT NOT NULL, answered_at TEXT NOT NULL);
+    """,
 )
+
+COMMAND_MEMORY = timedelta(days=30)  # far beyond any command's expiry
 
 
 class StoreError(DorpskluisError):
@@ -129,13 +141,8 @@ class EdgeStore:
 
     def next_seq(self, name: str = "events") -> int:
         """The next number of a sequence (1, 2, …), persisted before it is handed out."""
-        with self._lock, self._transaction():
-            self._db.execute(
-                "INSERT INTO sequence (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1",
-                (name,),
-            )
-            (value,) = self._db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()
-        return value
+        with self.transaction() as db:
+            return bump_sequence(db, name)
 
     # --- locally loaded parts -------------------------------------------------------------------------
 
@@ -178,8 +185,48 @@ class EdgeStore:
             rows = self._db.execute("SELECT observed_at FROM sensor_monitor").fetchall()
         return max((datetime.fromisoformat(row[0]) for row in rows), default=None)
 
+    # --- remote commands ------------------------------------------------------------------------------
+
+    def command_answer(self, command_id: str) -> CommandAck | None:
+        """The acknowledgement already given to a command, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT ack FROM remote_command WHERE id = ?", (command_id,)).fetchone()
+        return CommandAck.model_validate_json(row[0]) if row else None
+
+    def save_command_answer(self, ack: CommandAck, at: datetime) -> None:
+        """Remember the answer to a command; answers older than COMMAND_MEMORY are forgotten."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM remote_command WHERE answered_at < ?", ((at - COMMAND_MEMORY).isoformat(),))
+            db.execute(
+                "INSERT OR REPLACE INTO remote_command (id, ack, answered_at) VALUES (?, ?, ?)",
+                (ack.id, ack.model_dump_json(), at.isoformat()),
+            )
+
+    # --- for modules that keep their own tables here (edge.outbox) ------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside BEGIN IMMEDIATE … COMMIT (rolled back on error), holding the store's lock."""
+        with self._lock, self._transaction():
+            yield self._db
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for queries, holding the store's lock."""
+        with self._lock:
+            yield self._db
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def bump_sequence(db: sqlite3.Connection, name: str) -> int:
+    """Advance a named sequence inside the caller's transaction and return its new value (1 the first time)."""
+    db.execute(
+        "INSERT INTO sequence (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1", (name,)
+    )
+    (value,) = db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()
+    return value
 
 
 class _Transaction:

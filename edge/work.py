@@ -52,6 +52,10 @@ class Tick:
     pass
 
 
+class Heartbeat:
+    """Time to re-send `reported`: the cloud tells a quiet locker from a silent one by it."""
+
+
 class SyncDoors:
     """Tell the cold-chain rules the door positions the agent holds (once, at start)."""
 

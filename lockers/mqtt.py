@@ -1,17 +1,26 @@
 """The only module that imports paho: an MQTT session that speaks in our own frozen message types.
 
-Callbacks run on paho's network thread; they only hand inbound messages to the caller's `on_message`
-(which must itself just enqueue) and never do work. Subscriptions and birth messages are renewed in
-on_connect, so a broker restart or a lost persistent session heals itself.
+The session runs its own network thread (paho's external-loop mode) so that it, not paho, decides when to
+reconnect: after a lost connection it waits a jittered, exponentially growing delay (`reconnect_delay`), so
+a fleet of lockers that lost the same broker does not come back in lockstep; and `suspend` cuts the uplink
+the way a network failure would (no DISCONNECT, so the broker publishes the Last Will) until `resume`.
+
+Callbacks run on that thread; they only hand inbound messages, acknowledgements and connection changes to
+the caller (whose callbacks must themselves just enqueue) and never do work. Subscriptions and birth messages
+are renewed on every connect, so a broker restart or a lost persistent session heals itself. The session
+announces itself connected (`connected`, `wait_connected`, `on_connection(True)`) once the broker confirmed
+the subscriptions and paho has re-queued the QoS 1 messages not acknowledged when the connection dropped, so
+those go out again before anything newer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,14 +31,19 @@ from lockers.errors import TransportError
 
 log = logging.getLogger(__name__)
 
+RECONNECT_BASE_S = 1.0  # ceiling of the first delay after a lost connection
+RECONNECT_MAX_S = 30.0  # the ceiling stops doubling here
+LOOP_TIMEOUT_S = 0.5  # longest the network thread sleeps in select(); publishes wake it at once
+
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """A message received from the broker."""
+    """A message received from the broker; with a `manual_ack` session, call `ack` once it is safely handled."""
 
     topic: str
     payload: bytes
     retained: bool = False
+    ack: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +67,35 @@ class BrokerAddress:
 
 
 class Delivery:
-    """Handle on a publish: `wait` tells whether the broker acknowledged it in time."""
+    """Handle on a publish: `wait` tells whether the broker acknowledged it (PUBACK for QoS 1) in time."""
 
-    def __init__(self, info: paho.MQTTMessageInfo) -> None:
-        self._info = info
+    def __init__(self, on_acked: Callable[[], None] | None = None) -> None:
+        self._done = threading.Event()
+        self._on_acked = on_acked
+
+    @property
+    def acknowledged(self) -> bool:
+        return self._done.is_set()
 
     def wait(self, timeout: float) -> bool:
-        if self._info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-            # Queued while offline: paho sends it after reconnecting but its public waiters raise on the
-            # NO_CONN return code, so watch the acknowledgement flag paho sets on PUBACK instead.
-            deadline = time.monotonic() + timeout
-            while not self._info._published and time.monotonic() < deadline:  # noqa: SLF001
-                time.sleep(0.02)
-            return self._info._published  # noqa: SLF001
-        try:
-            self._info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):
-            return False  # paho raises when the message could not even be queued
-        return self._info.is_published()
+        return self._done.wait(timeout)
+
+    def _acknowledge(self) -> None:
+        self._done.set()
+        if self._on_acked is not None:
+            self._on_acked()
+
+
+def reconnect_delay(
+    attempt: int, rng: random.Random, base_s: float = RECONNECT_BASE_S, max_s: float = RECONNECT_MAX_S
+) -> float:
+    """Seconds to wait before reconnect attempt `attempt` (0 = the first after a loss): "full jitter".
+
+    Uniform up to a ceiling of base·2^attempt capped at `max_s`, so lockers that lost the broker together spread
+    their attempts over the whole window; from a tenth of `base_s` up, so a refusing broker is not hammered.
+    """
+    ceiling = min(max_s, base_s * 2 ** min(attempt, 32))
+    return rng.uniform(min(base_s / 10, ceiling), ceiling)
 
 
 def _set_nodelay(sock) -> None:
@@ -97,43 +122,72 @@ class MqttSession:
         on_connection: Callable[[bool], None] | None = None,
         keepalive: int = 30,
         max_queued: int = 0,
+        reconnect_base_s: float = RECONNECT_BASE_S,
+        reconnect_max_s: float = RECONNECT_MAX_S,
+        rng: random.Random | None = None,
+        manual_ack: bool = False,
     ) -> None:
+        """`manual_ack`: QoS 1 messages are acknowledged to the broker only when the receiver calls `Inbound.ack`
+        (in arrival order), so what a crash interrupts is delivered again; otherwise paho acks on receipt."""
         self.address = address
         self.client_id = client_id
         self._on_message = on_message
         self._subscriptions = list(subscriptions)
         self._birth = list(birth)
         self._on_connection = on_connection
+        self._keepalive = keepalive
+        self._reconnect = (reconnect_base_s, reconnect_max_s)
+        self._rng = rng or random.Random()  # seeded from the OS: every locker draws different delays
+        self._attempt = 0
+        self._announce = False  # connected and subscribed: tell the caller once paho re-queued what was in flight
+        self._suback_mid: int | None = None  # the SUBSCRIBE of this connection, until the broker confirms it
         self._connected = threading.Event()
+        self._suspended = threading.Event()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._acks_lock = threading.Lock()
+        self._awaiting: dict[int, Delivery] = {}
+        self._early_acks: set[int] = set()
+        self._thread: threading.Thread | None = None
         self.callback_errors = 0
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=not persistent,
             protocol=paho.MQTTv311,
+            reconnect_on_failure=False,
+            manual_ack=manual_ack,
         )
         if address.username:
             client.username_pw_set(address.username, address.password)
         if will is not None:
             client.will_set(will.topic, will.payload, will.qos, will.retain)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(max_queued)
+        client.max_inflight_messages_set(0)  # unlimited: callers bound their own window (edge.publisher)
         client.on_socket_open = self._guard(lambda _c, _u, sock: _set_nodelay(sock))
+        # Registering a write callback keeps paho from writing to the socket on the publisher's thread:
+        # publish() only queues and wakes the network thread, the one thread that touches the socket.
+        client.on_socket_register_write = lambda _c, _u, _s: None
         client.on_connect = self._guard(self._handle_connect)
         client.on_disconnect = self._guard(self._handle_disconnect)
         client.on_message = self._guard(self._handle_message)
+        client.on_subscribe = self._guard(self._handle_subscribe)
+        client.on_publish = self._guard(self._handle_publish)
         self._client = client
-        self._keepalive = keepalive
+        self._manual_ack = manual_ack
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Begin connecting in the background; reconnects forever until `stop`."""
+        """Begin connecting in the background; reconnects until `stop` (after which `start` may run again)."""
         try:
             self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive)
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot connect to {self.address.host}:{self.address.port}: {exc}") from exc
-        self._client.loop_start()
+        self._stopping.clear()  # a stopped session may be started again
+        self._attempt = 0
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
+        self._thread.start()
 
     def wait_connected(self, timeout: float) -> None:
         """Block until connected, or raise TransportError."""
@@ -144,27 +198,120 @@ class MqttSession:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def suspended(self) -> bool:
+        return self._suspended.is_set()
+
+    def suspend(self) -> None:
+        """Cut the connection as a network failure would (the broker publishes the Last Will); stay down until
+        `resume`. QoS 1 messages published meanwhile wait in the session."""
+        self._suspended.set()
+        self._drop_socket()
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Reconnect at once after `suspend`."""
+        self._attempt = 0
+        self._suspended.clear()
+        self._wake.set()
+
     def stop(self, final: Sequence[Outbound] = (), timeout: float = 2.0) -> None:
         """Publish `final` (e.g. a clean `offline`), then disconnect and stop the network thread."""
         if self.connected:
             for message in final:
                 self.publish(message).wait(timeout)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stopping.set()
+        self._wake.set()
+        if not self.suspended:
+            self._client.disconnect()  # wakes the network thread at once; it also says goodbye itself if connecting
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout + LOOP_TIMEOUT_S)
+            if self._thread.is_alive():
+                log.warning("MQTT network thread of %s still running after stop", self.client_id)
         self._connected.clear()
 
     # --- publishing -----------------------------------------------------------------------------------
 
-    def publish(self, message: Outbound) -> Delivery:
-        """Queue a message; QoS 1 messages published while disconnected go out after reconnecting."""
+    def publish(self, message: Outbound, on_acked: Callable[[], None] | None = None) -> Delivery:
+        """Queue a message; QoS 1 messages published while disconnected go out after reconnecting.
+
+        `on_acked` runs once the broker acknowledged the message, on the network thread (or on this one when the
+        acknowledgement beat this call back): like every callback here it must only hand over."""
+        delivery = Delivery(on_acked)
         info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise TransportError(f"publish to {message.topic} failed: {paho.error_string(info.rc)}")
-        return Delivery(info)
+        with self._acks_lock:
+            early = info.mid in self._early_acks
+            if early:
+                self._early_acks.discard(info.mid)
+            else:
+                self._awaiting[info.mid] = delivery
+        if early:
+            delivery._acknowledge()  # noqa: SLF001 - our own handle
+        return delivery
 
     def set_birth(self, birth: Sequence[Outbound]) -> None:
         """Replace the messages published on every (re)connect."""
         self._birth = list(birth)
+
+    # --- the network thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._suspended.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            try:
+                if self._open_connection():
+                    self._pump()
+                    if self._stopping.is_set() or self._suspended.is_set():
+                        continue
+            except Exception:  # a locker whose network thread died would stay offline for good
+                log.exception("MQTT network loop of %s failed; reconnecting", self.client_id)
+                self._drop_socket()
+            self._pause()
+
+    def _open_connection(self) -> bool:
+        try:
+            self._client.reconnect()
+        except (OSError, ValueError) as exc:
+            log.info("%s cannot reach %s:%s: %s", self.client_id, self.address.host, self.address.port, exc)
+            return False
+        return True
+
+    def _pump(self) -> None:
+        """Run paho's loop until the connection is gone (lost, cut by `suspend`, or closed by `stop`)."""
+        said_goodbye = False
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            if self._suspended.is_set():
+                self._drop_socket()
+            elif self._stopping.is_set() and not said_goodbye:
+                self._client.disconnect()  # a clean DISCONNECT: the broker discards the will
+                said_goodbye = True
+            rc = self._client.loop(LOOP_TIMEOUT_S)
+            if self._announce:
+                self._announce = False
+                self._connected.set()
+                if self._on_connection:
+                    self._on_connection(True)
+
+    def _pause(self) -> None:
+        delay = reconnect_delay(self._attempt, self._rng, *self._reconnect)
+        self._attempt += 1
+        log.debug("%s reconnects in %.2fs", self.client_id, delay)
+        self._wake.wait(delay)
+        self._wake.clear()
+
+    def _drop_socket(self) -> None:
+        """Shut the TCP connection without DISCONNECT; paho's next read sees it lost."""
+        sock = self._client.socket()
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already shut, or closed by paho meanwhile
+            sock.shutdown(socket.SHUT_RDWR)
 
     # --- paho callbacks (network thread: hand over, never block) --------------------------------------
 
@@ -186,16 +333,26 @@ class MqttSession:
                 "broker %s:%s refused %s: %s", self.address.host, self.address.port, self.client_id, reason_code
             )
             return
-        for topic_filter, qos in self._subscriptions:
-            client.subscribe(topic_filter, qos)
+        self._attempt = 0
+        if self._subscriptions:
+            _rc, self._suback_mid = client.subscribe(list(self._subscriptions))
         for message in self._birth:
-            client.publish(message.topic, message.payload, message.qos, message.retain)
-        self._connected.set()
+            self.publish(message)
+        self._announce = self._suback_mid is None
         log.info("%s connected to %s:%s", self.client_id, self.address.host, self.address.port)
-        if self._on_connection:
-            self._on_connection(True)
+
+    def _handle_subscribe(self, _client, _userdata, mid: int, reason_codes, _properties) -> None:
+        if mid != self._suback_mid:
+            return
+        self._suback_mid = None
+        self._announce = True
+        for (topic_filter, _qos), code in zip(self._subscriptions, reason_codes, strict=False):
+            if code.is_failure:
+                log.warning("broker refused %s the subscription %s: %s", self.client_id, topic_filter, code)
 
     def _handle_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self._announce = False
+        self._suback_mid = None
         was_connected = self._connected.is_set()
         self._connected.clear()
         if was_connected:
@@ -204,5 +361,16 @@ class MqttSession:
                 self._on_connection(False)
 
     def _handle_message(self, _client, _userdata, message: paho.MQTTMessage) -> None:
+        ack = functools.partial(self._client.ack, message.mid, message.qos) if self._manual_ack else None
         if self._on_message:
-            self._on_message(Inbound(message.topic, message.payload, bool(message.retain)))
+            self._on_message(Inbound(message.topic, message.payload, bool(message.retain), ack))
+        elif ack is not None:
+            ack()  # nobody to hand it to: do not leave the broker waiting
+
+    def _handle_publish(self, _client, _userdata, mid: int, _reason_code, _properties) -> None:
+        with self._acks_lock:
+            delivery = self._awaiting.pop(mid, None)
+            if delivery is None:
+                self._early_acks.add(mid)  # publish() has not registered it yet: it will find this
+        if delivery is not None:
+            delivery._acknowledge()  # noqa: SLF001 - our own handle

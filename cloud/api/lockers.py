@@ -1,4 +1,4 @@
-"""/api/v1/lockers: onboarding (admin), status for every caller, and recorded edge events (admin)."""
+"""/api/v1/lockers: onboarding (admin), status for every caller, and recorded edge events and gaps (admin)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from cloud.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep
 from cloud.schemas import EventsOut, LockerCreate, LockerOut, error_responses
+from cloud.schemas_edge import EventGapsOut
 from lockers.protocol.messages import EventKind
 
 router = APIRouter(prefix="/api/v1/lockers", tags=["lockers"])
@@ -48,3 +49,12 @@ def locker_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsOut:
     return runtime.lockers.events(session, locker_id, kind, limit)
+
+
+@router.get(
+    "/{locker_id}/events/gaps",
+    summary="Which of the locker's events are missing, and since when (admin)",
+    responses=error_responses(401, 403, 404),
+)
+def locker_event_gaps(locker_id: str, _admin: AdminDep, runtime: RuntimeDep, session: SessionDep) -> EventGapsOut:
+    return runtime.lockers.gaps(session, locker_id)

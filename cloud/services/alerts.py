@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 RAISED, ACKNOWLEDGED, CLEARED = "raised", "acknowledged", "cleared"
 OPEN = (RAISED, ACKNOWLEDGED)
+WARNING, CRITICAL = Severity.WARNING.value, Severity.CRITICAL.value
+# Alerts with no condition that could end by itself (a conflict needs a person): acknowledging clears them.
+CLEARED_BY_ACK = frozenset({"conflict"})
 
 
 def alert_out(alert: Alert) -> AlertOut:
@@ -38,6 +41,7 @@ def alert_out(alert: Alert) -> AlertOut:
         locker=alert.locker_id,
         zone=Zone(alert.zone) if alert.zone else None,
         sensor=alert.sensor,
+        order=alert.order_id,
         kind=alert.kind,
         severity=alert.severity,
         state=alert.state,
@@ -50,6 +54,15 @@ def alert_out(alert: Alert) -> AlertOut:
         cleared_at=alert.cleared_at,
         escalation_level=alert.escalation_level,
     )
+
+
+def open_locker_alert(session: Session, locker_id: str, kind: str, order_id: str | None = None) -> Alert | None:
+    """The open alert of `kind` about the whole locker, or about `order_id` when given."""
+    query = select(Alert).where(
+        Alert.locker_id == locker_id, Alert.kind == kind, Alert.state.in_(OPEN), Alert.sensor.is_(None)
+    )
+    query = query.where(Alert.order_id.is_(None) if order_id is None else Alert.order_id == order_id)
+    return session.scalars(query.order_by(Alert.id.desc()).limit(1)).first()
 
 
 def open_alert(session: Session, locker_id: str, sensor: str | None, kind: AlarmKind) -> Alert | None:
@@ -131,22 +144,55 @@ class Alerts:
         if alert is not None and peak_c is not None:
             alert.peak_c = _higher(alert.peak_c, peak_c)
 
-    # --- offline (our wall clock) ---------------------------------------------------------------------
+    # --- alerts about a whole locker, decided here (offline, event gaps, conflicts) --------------------
 
     def raise_offline(self, session: Session, after: AfterCommit, locker: Locker, now: datetime, why: str) -> Alert:
-        change = AlarmChange("raised", AlarmKind.OFFLINE, Severity.CRITICAL, now, None, f"locker {locker.id} {why}")
-        return self.apply(session, after, locker.id, None, None, change)
+        detail = f"locker {locker.id} {why}"
+        return self.raise_locker_alert(session, after, locker.id, AlarmKind.OFFLINE.value, detail, now, CRITICAL)
 
     def clear_offline(self, session: Session, after: AfterCommit, locker: Locker, now: datetime) -> None:
-        detail = f"locker {locker.id} reports again"
-        self.apply(
-            session,
-            after,
-            locker.id,
-            None,
-            None,
-            AlarmChange("cleared", AlarmKind.OFFLINE, Severity.CRITICAL, now, None, detail),
+        alert = open_locker_alert(session, locker.id, AlarmKind.OFFLINE.value)
+        if alert is not None:
+            self.clear_alert(session, after, alert, now, f"locker {locker.id} reports again")
+
+    def raise_locker_alert(
+        self,
+        session: Session,
+        after: AfterCommit,
+        locker_id: str,
+        kind: str,
+        detail: str,
+        at: datetime,
+        severity: str = WARNING,
+        order_id: str | None = None,
+    ) -> Alert:
+        """Open an alert of `kind` about the locker (or one of its orders) unless one is open; returns it."""
+        alert = open_locker_alert(session, locker_id, kind, order_id)
+        if alert is not None:
+            return alert
+        alert = Alert(
+            locker_id=locker_id,
+            kind=kind,
+            severity=severity,
+            state=RAISED,
+            raised_at=at,
+            detail=detail,
+            escalation_level=0,
+            order_id=order_id,
+            created_at=utcnow(),
         )
+        session.add(alert)
+        session.flush()
+        self._notify(session, after, alert, "alert.raised", detail, range(0, 1))
+        log.warning("alert %d raised at %s: %s", alert.id, locker_id, detail)
+        return alert
+
+    def clear_alert(self, session: Session, after: AfterCommit, alert: Alert, at: datetime, detail: str) -> None:
+        """End an open alert whose cause went away."""
+        alert.state = CLEARED
+        alert.cleared_at = at
+        self._notify(session, after, alert, "alert.cleared", detail, range(alert.escalation_level + 1))
+        log.info("alert %d cleared at %s: %s", alert.id, alert.locker_id, detail)
 
     # --- people ---------------------------------------------------------------------------------------
 
@@ -165,7 +211,9 @@ class Alerts:
             alert.acknowledged_at = utcnow()
             alert.acknowledged_by = actor[:120]
             alert.ack_note = note
-            if alert.state == RAISED:
+            if alert.kind in CLEARED_BY_ACK and alert.state != CLEARED:
+                alert.state, alert.cleared_at = CLEARED, alert.acknowledged_at
+            elif alert.state == RAISED:
                 alert.state = ACKNOWLEDGED
             audit.record(
                 session, actor, "alert.acknowledged", f"alert:{alert.id}", old, {"state": alert.state, "note": note}

@@ -1,7 +1,13 @@
-"""What a locker event changes: door states, parts loaded and collected, and the order transitions they complete.
+"""What a locker event changes: door states, facts about order parts, and the order status those facts imply.
 
-Every effect is idempotent and checks the state it expects, so a repeated or late event is recorded but
-changes nothing a second time; events that do not fit (unknown order, wrong state) are logged at WARNING.
+Effects commute, so orders converge whatever order events arrive in (replays, store-and-forward, repeats):
+`loaded` and `collected` record facts on the parts of their compartment (order_facts.py), and the status
+follows from the facts: every part loaded -> loaded -> ready (pickup code issued); every part collected ->
+collected. A `collected` that arrives before its `loaded` waits as a fact until the `loaded` comes. The cause
+and time of each transition come from the facts (the last part's event), not from whichever event happened
+to arrive last, so any arrival order writes the same history. Events about a cancelled order are conflicts:
+recorded in its history and raised as an alert (conflicts.py). Events that fit nothing are stored, logged at
+WARNING and not applied.
 """
 
 from __future__ import annotations
@@ -10,20 +16,24 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.lifecycle import OrderStatus
-from cloud.models import Compartment, Locker, Order, OrderPart
-from cloud.services import history
+from cloud.models import Compartment, EdgeEvent, Locker, Order, OrderPart
+from cloud.services import history, order_facts
 from cloud.services.aftercommit import AfterCommit
 from cloud.services.coldchain import ColdChain
+from cloud.services.conflicts import Conflicts
+from cloud.services.order_facts import Fact
 from cloud.services.pickup import Pickups
 from lockers.layout import Zone
-from lockers.protocol.messages import Event, EventKind
+from lockers.protocol.messages import Event, EventKind, Method
 
 log = logging.getLogger(__name__)
 
 _DOOR_AFTER = {EventKind.DOOR_OPENED: "open", EventKind.DOOR_CLOSED: "closed", EventKind.TAMPER: "open"}
+_CODE_NAMES = {Method.QR: "the pickup QR code", Method.PIN: "the PIN", Method.REMOTE: "a remote unlock"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,7 @@ class Effect:
 
 
 NOTHING = Effect()
+CONFLICTING = Effect(consistent=False)
 
 
 def set_door(compartment: Compartment, door: str, at: datetime) -> None:
@@ -47,9 +58,10 @@ def set_door(compartment: Compartment, door: str, at: datetime) -> None:
 class EventEffects:
     """Applies one stored event to lockers, compartments and orders inside the caller's transaction."""
 
-    def __init__(self, pickups: Pickups, coldchain: ColdChain) -> None:
+    def __init__(self, pickups: Pickups, coldchain: ColdChain, conflicts: Conflicts) -> None:
         self._pickups = pickups
         self._coldchain = coldchain
+        self._conflicts = conflicts
 
     def apply(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         if event.kind in _DOOR_AFTER:
@@ -58,6 +70,8 @@ class EventEffects:
             return self._loaded(session, locker, event, now, after)
         if event.kind is EventKind.COLLECTED:
             return self._collected(session, locker, event, now, after)
+        if event.kind is EventKind.UNLOCKED:
+            return self._unlocked(session, locker, event, now, after)
         if event.kind is EventKind.CODE_REJECTED:
             log.info("locker %s refused a %s code: %s", locker.id, event.method or "?", event.reason or "?")
         return NOTHING
@@ -71,26 +85,12 @@ class EventEffects:
             log.warning("locker %s: door %s opened while locked (event %s)", locker.id, compartment.id, event.id)
         return NOTHING
 
-    def _order_parts(self, session: Session, locker: Locker, event: Event) -> tuple[Order, list[OrderPart]] | str:
-        """The order the event is about and its parts in the event's compartment, or why that does not fit."""
-        if not event.order or not event.compartment:
-            return "names no order or no compartment"
-        order = session.get(Order, event.order, with_for_update=True)
-        if order is None:
-            return f"names unknown order {event.order!r}"
-        if order.locker_id != locker.id:
-            return f"names order {order.id}, which belongs to locker {order.locker_id}"
-        parts = [part for part in order.parts if part.compartment_id == event.compartment]
-        if not parts:
-            return f"names compartment {event.compartment} that order {order.id} does not use"
-        return order, parts
-
     def _loaded(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
-        found = self._order_parts(session, locker, event)
+        found = _order_parts(session, locker, event)
         if isinstance(found, str):
             return _misfit(locker, event, found)
         order, parts = found
-        if all(part.loaded_at is not None for part in parts):
+        if not order_facts.record(parts, Fact.LOADED, event, now):
             log.info(
                 "locker %s event %s: %s of order %s was already loaded",
                 locker.id,
@@ -99,37 +99,37 @@ class EventEffects:
                 order.id,
             )
             return NOTHING
+        if order.status == OrderStatus.CANCELLED:
+            who = f"vendor {event.vendor}" if event.vendor else "a vendor"
+            what = (
+                f"{who} loaded {event.compartment} at {event.ts:%Y-%m-%d %H:%M:%S} UTC although the order was "
+                "cancelled: the goods are in a compartment the cloud counts as free and must be taken back"
+            )
+            self._conflicts.record(session, after, locker.id, order, event, now, what)
+            return CONFLICTING
         if order.status != OrderStatus.ASSIGNED:
             return _misfit(locker, event, f"loads order {order.id}, which is {order.status}")
         if event.vendor and any(part.vendor_id != event.vendor for part in parts):
+            reserved = ", ".join(sorted({p.vendor_id for p in parts}))
             log.warning(
                 "locker %s event %s: %s loaded by vendor %s but reserved for %s",
                 locker.id,
                 event.id,
                 event.compartment,
                 event.vendor,
-                ", ".join(sorted({p.vendor_id for p in parts})),
+                reserved,
             )
-        # A late report (store-and-forward) must not make the goods look fresher than they are.
-        loaded_at = min(event.ts, now)
-        for part in parts:
-            part.loaded_at = part.loaded_at or loaded_at
-            part.loaded_ts = part.loaded_ts or event.ts  # the cold-chain record runs on the locker's clock
         for zone in sorted({Zone(part.zone) for part in parts}):
             self._coldchain.goods_loaded(session, after, order, zone)
-        if all(part.loaded_at is not None for part in order.parts):
-            who = f"vendor {event.vendor}" if event.vendor else "the vendor"
-            cause = f"locker {locker.id} event {event.id}: {who} closed {event.compartment}"
-            history.move(order, OrderStatus.LOADED, now, cause)
-            self._pickups.issue(session, order, locker, now)
-        return Effect(republish=True)
+        self._converge(session, locker, order, now, after)
+        return Effect(republish=True)  # the drop-off grant shrinks with every loaded part
 
     def _collected(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
-        found = self._order_parts(session, locker, event)
+        found = _order_parts(session, locker, event)
         if isinstance(found, str):
             return _misfit(locker, event, found)
         order, parts = found
-        if all(part.collected_at is not None for part in parts):
+        if not order_facts.record(parts, Fact.COLLECTED, event, now):
             log.info(
                 "locker %s event %s: %s of order %s was already collected",
                 locker.id,
@@ -138,19 +138,95 @@ class EventEffects:
                 order.id,
             )
             return NOTHING
+        when = f"at {event.ts:%Y-%m-%d %H:%M:%S} UTC"
+        if order.status == OrderStatus.CANCELLED:
+            what = f"{_code_name(event)} opened {event.compartment} {when} and the goods were taken"
+            what += ", although the order was cancelled"
+            self._conflicts.record(session, after, locker.id, order, event, now, what)
+            return CONFLICTING
+        if order.pickup_blocked:
+            what = f"{_code_name(event)} opened {event.compartment} {when}"
+            what += " although the pickup was blocked (cold chain breached)"
+            self._conflicts.record(session, after, locker.id, order, event, now, what)
+        if order.status == OrderStatus.ASSIGNED:
+            # Arrived before the report of its loading (a replay): the fact waits for the `loaded` event.
+            log.info(
+                "locker %s event %s: %s of order %s collected before its loading was reported",
+                locker.id,
+                event.id,
+                event.compartment,
+                order.id,
+            )
+            return NOTHING
         if order.status != OrderStatus.READY:
             return _misfit(locker, event, f"collects order {order.id}, which is {order.status}")
-        collected_at = min(event.ts, now)
-        for part in parts:
-            part.collected_at = part.collected_at or collected_at
-            part.collected_ts = part.collected_ts or event.ts
-        if any(part.collected_at is None for part in order.parts):
-            return NOTHING  # the rest of the order is still inside; the grant stays as it is
-        how = f" with {event.method}" if event.method else ""
-        cause = f"locker {locker.id} event {event.id}: resident took the last compartment {event.compartment}{how}"
-        history.move(order, OrderStatus.COLLECTED, now, cause)
-        self._coldchain.close(session, after, order)
-        return Effect(republish=True)
+        return Effect(republish=True) if self._converge(session, locker, order, now, after) else NOTHING
+
+    def _unlocked(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
+        if not event.order:
+            return NOTHING
+        order = session.get(Order, event.order, with_for_update=True)
+        if order is None or order.locker_id != locker.id or order.status != OrderStatus.CANCELLED:
+            return NOTHING
+        where = f"{event.compartment} " if event.compartment else ""
+        what = (
+            f"{_code_name(event)} unlocked {where}at {event.ts:%Y-%m-%d %H:%M:%S} UTC although the order was cancelled"
+        )
+        self._conflicts.record(session, after, locker.id, order, event, now, what)
+        return CONFLICTING
+
+    def _converge(self, session: Session, locker: Locker, order: Order, now: datetime, after: AfterCommit) -> bool:
+        """Move the order as far as its facts reach; True when it moved."""
+        moved = False
+        if order.status == OrderStatus.ASSIGNED and order_facts.complete(order.parts, Fact.LOADED):
+            fact = order_facts.last(order.parts, Fact.LOADED)
+            vendor = _event_fields(session, fact.event).get("vendor")
+            who = f"vendor {vendor}" if vendor else "the vendor"
+            history.move(
+                order, OrderStatus.LOADED, fact.at, f"{_source(locker, fact)}: {who} closed {fact.compartment}"
+            )
+            self._pickups.issue(session, order, locker, now)
+            moved = True
+        if order.status == OrderStatus.READY and order_facts.complete(order.parts, Fact.COLLECTED):
+            fact = order_facts.last(order.parts, Fact.COLLECTED)
+            method = _event_fields(session, fact.event).get("method")
+            how = f" with {method}" if method else ""
+            cause = f"{_source(locker, fact)}: resident took the last compartment {fact.compartment}{how}"
+            history.move(order, OrderStatus.COLLECTED, fact.at, cause)
+            self._coldchain.close(session, after, order)
+            moved = True
+        return moved
+
+
+def _order_parts(session: Session, locker: Locker, event: Event) -> tuple[Order, list[OrderPart]] | str:
+    """The order the event is about and its parts in the event's compartment, or why that does not fit."""
+    if not event.order or not event.compartment:
+        return "names no order or no compartment"
+    order = session.get(Order, event.order, with_for_update=True)
+    if order is None:
+        return f"names unknown order {event.order!r}"
+    if order.locker_id != locker.id:
+        return f"names order {order.id}, which belongs to locker {order.locker_id}"
+    parts = [part for part in order.parts if part.compartment_id == event.compartment]
+    if not parts:
+        return f"names compartment {event.compartment} that order {order.id} does not use"
+    return order, parts
+
+
+def _event_fields(session: Session, event_id: str | None) -> dict:
+    if event_id is None:
+        return {}
+    return session.scalar(select(EdgeEvent.fields).where(EdgeEvent.event_id == event_id)) or {}
+
+
+def _source(locker: Locker, fact: order_facts.Known) -> str:
+    return f"locker {locker.id} event {fact.event}" if fact.event else f"locker {locker.id}"
+
+
+def _code_name(event: Event) -> str:
+    if event.method is Method.VENDOR:
+        return f"vendor {event.vendor}'s code" if event.vendor else "a vendor code"
+    return _CODE_NAMES.get(event.method, "a code") if event.method else "a code"
 
 
 def _misfit(locker: Locker, event: Event, why: str) -> Effect:

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
 from cloud.models import EdgeEvent, Locker
-from cloud.services import readings
+from cloud.services import readings, streams
 from cloud.services.aftercommit import AfterCommit, Waker
+from cloud.services.commands import Commands, UnknownCommand
 from cloud.services.desired import DesiredStates
 from cloud.services.event_effects import EventEffects, set_door
 from cloud.services.monitoring import Monitoring
@@ -66,12 +67,14 @@ class Ingest:
         effects: EventEffects,
         desired: DesiredStates,
         monitoring: Monitoring,
+        commands: Commands,
         notifier: Waker | None = None,
     ) -> None:
         self._db = db
         self._effects = effects
         self._desired = desired
         self._monitoring = monitoring
+        self._commands = commands
         self._notifier = notifier
         self._sinks: list[ReadingSink] = []
 
@@ -79,25 +82,24 @@ class Ingest:
         """Also hand every newly stored reading to `sink` (e.g. the InfluxDB export), after commit."""
         self._sinks.append(sink)
 
-    def handle(self, address: TopicAddress, message: Message) -> Outcome:
-        """Apply one decoded message; raise Dropped for messages the cloud does not take."""
+    def handle(self, address: TopicAddress, message: Message, retained: bool = False) -> Outcome:
+        """Apply one decoded message; raise Dropped for messages the cloud does not take.
+
+        `retained`: the broker replayed its stored copy because we subscribed; it tells the locker's last
+        known state but is no sign of life (it may be hours old)."""
         if address.channel is Channel.EVENTS and isinstance(message, Event):
             return self._event(address.locker, message)
         if address.channel is Channel.STATE and isinstance(message, StateMessage):
-            return self._state(address.locker, message)
+            return self._state(address.locker, message, retained)
         if address.channel is Channel.REPORTED and isinstance(message, Reported):
-            return self._reported(address.locker, message)
+            return self._reported(address.locker, message, retained)
         if address.channel is Channel.TELEMETRY and isinstance(message, Telemetry):
             (result,) = self.telemetry_batch([(address, message)])
             if isinstance(result, Dropped):
                 raise result
             return result
         if address.channel is Channel.CMD_ACK and isinstance(message, CommandAck):
-            self._known(address.locker)
-            log.info(
-                "locker %s acknowledged command %s: ok=%s %s", address.locker, message.id, message.ok, message.detail
-            )
-            return Outcome.PROCESSED
+            return self._command_ack(address.locker, message)
         raise Dropped("unexpected_channel", f"the cloud does not consume {address.channel.value} messages")
 
     @staticmethod
@@ -107,31 +109,39 @@ class Ingest:
             raise Dropped("unknown_locker", f"no locker {locker_id!r} is registered")
         return locker
 
-    def _known(self, locker_id: str) -> None:
-        with self._db.read() as session:
-            self._locker(session, locker_id)
-
-    def _state(self, locker_id: str, message: StateMessage) -> Outcome:
+    def _state(self, locker_id: str, message: StateMessage, retained: bool) -> Outcome:
         with self._db.write() as session:
             locker = self._locker(session, locker_id)
             locker.online = message.state == "online"
-            locker.last_seen = utcnow()
+            if not retained:
+                locker.last_seen = utcnow()
             if message.agent:
                 locker.agent = message.agent
-        log.info("locker %s is %s", locker_id, message.state)
+        log.info("locker %s is %s%s", locker_id, message.state, " (retained)" if retained else "")
         return Outcome.PROCESSED
 
-    def _reported(self, locker_id: str, message: Reported) -> Outcome:
+    def _reported(self, locker_id: str, message: Reported, retained: bool) -> Outcome:
         with self._db.write() as session:
             locker = self._locker(session, locker_id)
             locker.reported_version = message.desired_version
             locker.agent = message.agent
-            locker.last_seen = utcnow()
+            if not retained:  # the edge re-publishes `reported` as its heartbeat
+                locker.last_seen = utcnow()
             by_id = {c.id: c for c in locker.compartments}
             for compartment_id, door in message.doors.items():
                 if compartment_id in by_id:
                     set_door(by_id[compartment_id], door, message.ts)
         return Outcome.PROCESSED
+
+    def _command_ack(self, locker_id: str, message: CommandAck) -> Outcome:
+        try:
+            with self._db.write() as session:
+                locker = self._locker(session, locker_id)
+                locker.last_seen = utcnow()
+                fresh = self._commands.acknowledged(session, locker_id, message)
+        except UnknownCommand as exc:
+            raise Dropped("unknown_command", str(exc)) from None
+        return Outcome.PROCESSED if fresh else Outcome.DUPLICATE
 
     def telemetry_batch(self, items: Sequence[tuple[TopicAddress, Telemetry]]) -> list[Outcome | Dropped]:
         """Store and monitor several telemetry messages in one transaction; one result per message."""
@@ -175,22 +185,23 @@ class Ingest:
         try:
             with self._monitoring.staged() as stage, self._db.write() as session:
                 locker = self._locker(session, locker_id)
-                session.add(
-                    EdgeEvent(
-                        event_id=event.id,
-                        locker_id=locker_id,
-                        seq=event.seq,
-                        ts=event.ts,
-                        kind=event.kind.value,
-                        fields=event.model_dump(mode="json", exclude=_ENVELOPE, exclude_none=True),
-                        received_at=now,
-                    )
+                row = EdgeEvent(
+                    event_id=event.id,
+                    locker_id=locker_id,
+                    seq=event.seq,
+                    ts=event.ts,
+                    kind=event.kind.value,
+                    fields=event.model_dump(mode="json", exclude=_ENVELOPE, exclude_none=True),
+                    received_at=now,
                 )
+                session.add(row)
                 try:
                     # The unique event id decides, not a lookup: two deliveries can never both get in.
                     session.flush()
                 except IntegrityError:
                     raise _Duplicate from None
+                # Locks the locker's numbering row: one locker's events are applied one at a time.
+                row.numbering = streams.track(session, locker_id, event.id, event.seq, now).numbering.epoch
                 locker.last_seen = now
                 effect = self._effects.apply(session, locker, event, now, after)
                 if event.kind in _DOOR_OPEN and event.compartment:

@@ -1,16 +1,21 @@
-"""Lockers: registration with their layout, and the status view (online, doors, temperatures, occupancy)."""
+"""Lockers: registration with their layout, and the status view (online, doors, temperatures, occupancy,
+event numbering)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db import Database
+from cloud.db import Database, utcnow
 from cloud.errors import Conflict, NotFound
 from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
 from cloud.models import Compartment, EdgeEvent, LatestReading, Locker, Order, OrderPart
+from cloud.presence import PresenceRule
 from cloud.schemas import CompartmentOut, EventsOut, LockerCreate, LockerOut, ZoneOut
-from cloud.services import views
+from cloud.schemas_edge import EventGapsOut
+from cloud.services import streams, views
 from cloud.services.access import Admin, Caller, VendorCaller
 from cloud.services.desired import DesiredStates
 from lockers.codes import new_pin_salt
@@ -21,9 +26,11 @@ from lockers.protocol.messages import EventKind, Quality
 class Lockers:
     """The locker use cases behind /api/v1/lockers."""
 
-    def __init__(self, db: Database, desired: DesiredStates) -> None:
+    def __init__(self, db: Database, desired: DesiredStates, presence: PresenceRule, gap_alert_after_s: float) -> None:
         self._db = db
         self._desired = desired
+        self._presence = presence
+        self._gap_alert_after = timedelta(seconds=gap_alert_after_s)
 
     def register(self, request: LockerCreate) -> LockerOut:
         """Add a locker and its compartments, then publish its first desired state (with its PIN salt)."""
@@ -74,17 +81,20 @@ class Lockers:
                     celsius=zones[Zone(comp.zone)].celsius if Zone(comp.zone) in zones else None,
                 )
             )
+        seen = self._presence.of(locker.online, locker.last_seen, utcnow())
         return LockerOut(
             id=locker.id,
             name=locker.name,
             village=locker.village,
-            online=locker.online,
+            online=seen.online,
             last_seen=locker.last_seen,
+            heartbeat_age_s=seen.heartbeat_age_s,
             agent=locker.agent,
             desired_version=locker.desired_version,
             reported_version=locker.reported_version,
             zones=list(zones.values()),
             compartments=compartments,
+            events=streams.stream_view(session, locker.id) if isinstance(caller, Admin) else None,
         )
 
     def events(self, session: Session, locker_id: str, kind: EventKind | None, limit: int) -> EventsOut:
@@ -93,8 +103,14 @@ class Lockers:
         query = select(EdgeEvent).where(EdgeEvent.locker_id == locker_id)
         if kind is not None:
             query = query.where(EdgeEvent.kind == kind.value)
-        query = query.order_by(EdgeEvent.seq.desc(), EdgeEvent.pk.desc()).limit(limit)
+        # Newest numbering first: after a restart of the locker's numbering, low numbers are the new ones.
+        query = query.order_by(EdgeEvent.numbering.desc(), EdgeEvent.seq.desc(), EdgeEvent.pk.desc()).limit(limit)
         return EventsOut(locker=locker_id, events=[views.event_out(event) for event in session.scalars(query)])
+
+    def gaps(self, session: Session, locker_id: str) -> EventGapsOut:
+        """The locker's event numbering with each missing range in detail."""
+        locker = find_locker(session, locker_id)
+        return streams.gaps_view(session, locker.id, utcnow(), self._gap_alert_after)
 
 
 def find_locker(session: Session, locker_id: str) -> Locker:

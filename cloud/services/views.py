@@ -124,8 +124,14 @@ def event_out(event: EdgeEvent) -> EventOut:
     # Fields a newer edge added that this version does not know are kept in the row, not shown here.
     known = {name: value for name, value in event.fields.items() if name in _EVENT_FIELDS}
     return EventOut(
-        id=event.event_id, seq=event.seq, ts=event.ts, kind=event.kind, received_at=event.received_at, **known
+        id=event.event_id,
+        seq=event.seq,
+        numbering=event.numbering or 0,
+        ts=event.ts,
+        kind=event.kind,
+        received_at=event.received_at,
+        **known,
     )
 
 
-_EVENT_FIELDS = frozenset(EventOut.model_fields) - {"id", "seq", "ts", "kind", "received_at"}
+_EVENT_FIELDS = frozenset(EventOut.model_fields) - {"id", "seq", "numbering", "ts", "kind", "received_at"}

@@ -1,6 +1,7 @@
-"""The cloud's wall-clock duties, in one background thread: lockers gone offline, alerts nobody acknowledged,
-and retention of readings. (Alarm rules run on the lockers' own timestamps; these are about people and time
-passing here.) Each step reads first and opens a write transaction only when something must change."""
+"""The cloud's wall-clock duties, in one background thread: lockers gone offline, gaps in lockers' event
+numbering that stay open too long, alerts nobody acknowledged, and retention of readings. (Alarm rules run on
+the lockers' own timestamps; these are about people and time passing here.) Each step reads first and opens
+a write transaction only when something must change."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
 from cloud.models import Locker
+from cloud.models_edge import EventStream
 from cloud.models_monitoring import Alert
-from cloud.services import readings
+from cloud.presence import PresenceRule
+from cloud.services import readings, streams
 from cloud.services.aftercommit import AfterCommit, Republisher, Waker
 from cloud.services.alerts import OPEN, Alerts
 from cloud.settings import Settings
@@ -25,24 +28,31 @@ from sensors.rules import AlarmKind
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+EVENT_GAP = "event_gap"
 
 
 class Watchdog:
     """Offline detection, escalation and retention; `check_offline`, `escalate` and `purge` also run on demand."""
 
-    def __init__(self, db: Database, settings: Settings, alerts: Alerts, desired: Republisher, notifier: Waker) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        alerts: Alerts,
+        desired: Republisher,
+        notifier: Waker,
+        presence: PresenceRule,
+    ) -> None:
         self._db = db
         self._settings = settings
         self._alerts = alerts
         self._desired = desired
         self._notifier = notifier
+        self._presence = presence
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # A cloud that was down heard nothing from anyone: give lockers a full interval after our start.
-        self._started_at = utcnow()
 
     def start(self) -> None:
-        self._started_at = utcnow()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="dk-cloud-watchdog", daemon=True)
         self._thread.start()
@@ -58,6 +68,7 @@ class Watchdog:
         while not self._stop.wait(self._settings.watchdog_interval_s):
             now = utcnow()
             self._guarded(self.check_offline, now)
+            self._guarded(self.check_gaps, now)
             self._guarded(self.escalate, now)
             if last_purge is None or time.monotonic() - last_purge >= RETENTION_EVERY_S:
                 last_purge = time.monotonic()
@@ -74,22 +85,17 @@ class Watchdog:
 
     def _offline_changes(self, session: Session, now: datetime) -> tuple[dict[str, str], set[str]]:
         """(lockers to raise an offline alert for, with why; lockers whose offline alert clears)."""
-        silence = timedelta(seconds=self._settings.offline_after_s)
         open_alerts = set(
             session.scalars(select(Alert.locker_id).where(Alert.kind == AlarmKind.OFFLINE.value, Alert.state.in_(OPEN)))
         )
         to_raise: dict[str, str] = {}
         to_clear: set[str] = set()
+        # Lockers never heard of since registration are not offline, just not installed yet.
+        heard_of = or_(Locker.last_seen.is_not(None), Locker.online.is_(True))
         for locker_id, online, last_seen in session.execute(
-            select(Locker.id, Locker.online, Locker.last_seen).where(Locker.last_seen.is_not(None))
+            select(Locker.id, Locker.online, Locker.last_seen).where(heard_of)
         ):
-            silent_since = max(last_seen, self._started_at)
-            if not online:
-                why = "is offline (its connection dropped or it shut down)"
-            elif now - silent_since > silence:
-                why = f"sent nothing since {last_seen:%Y-%m-%d %H:%M:%S} UTC"
-            else:
-                why = None
+            why = self._presence.of(online, last_seen, now).why_offline
             if why and locker_id not in open_alerts:
                 to_raise[locker_id] = why
             elif why is None and locker_id in open_alerts:
@@ -109,6 +115,44 @@ class Watchdog:
                 self._alerts.raise_offline(session, after, session.get(Locker, locker_id), now, why)
             for locker_id in to_clear:
                 self._alerts.clear_offline(session, after, session.get(Locker, locker_id), now)
+        after.run(self._desired, self._notifier)
+        return len(to_raise), len(to_clear)
+
+    # --- gaps in event numbering -----------------------------------------------------------------------
+
+    def _gap_changes(self, session: Session, now: datetime) -> tuple[dict, dict[str, Alert], set[str]]:
+        """(lockers with gaps open too long, and those gaps; open gap alerts whose gaps are gone; lockers with
+        quiet gaps to write off)."""
+        after = timedelta(seconds=self._settings.event_gap_alert_s)
+        overdue = streams.overdue(session, now, after)
+        alerts = session.scalars(select(Alert).where(Alert.kind == EVENT_GAP, Alert.state.in_(OPEN)))
+        open_alerts = {alert.locker_id: alert for alert in alerts}
+        to_raise = {locker_id: gaps for locker_id, gaps in overdue.items() if locker_id not in open_alerts}
+        to_clear = {locker_id: alert for locker_id, alert in open_alerts.items() if locker_id not in overdue}
+        return to_raise, to_clear, set(streams.overdue(session, now, after, quiet=True))
+
+    def check_gaps(self, now: datetime) -> tuple[int, int]:
+        """Raise one event_gap alert per locker whose events stay missing too long; clear it once none is."""
+        with self._db.read() as session:
+            changes = self._gap_changes(session, now)
+        if not any(changes):
+            return 0, 0
+        after = AfterCommit()
+        with self._db.write() as session:
+            to_raise, to_clear, quiet = self._gap_changes(session, now)  # again, inside the transaction
+            for locker_id in sorted(quiet):
+                streams.write_off_quiet(session, locker_id, now, timedelta(seconds=self._settings.event_gap_alert_s))
+            for locker_id, gaps in to_raise.items():
+                detail = f"locker {locker_id}: {streams.describe(gaps, now)}"
+                self._alerts.raise_locker_alert(session, after, locker_id, EVENT_GAP, detail, now)
+            for locker_id, alert in to_clear.items():
+                numbering = streams.numbering_of(session.get(EventStream, locker_id))
+                if numbering.restarted_at is not None and numbering.restarted_at >= alert.created_at:
+                    lost = ", ".join(f"{first}-{last}" for first, last in numbering.written_off)
+                    detail = f"locker {locker_id} started numbering its events again; written off as lost: {lost}"
+                else:
+                    detail = f"the missing events of locker {locker_id} arrived"
+                self._alerts.clear_alert(session, after, session.get(Alert, alert.id), now, detail)
         after.run(self._desired, self._notifier)
         return len(to_raise), len(to_clear)
 

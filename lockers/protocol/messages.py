@@ -81,6 +81,8 @@ class EventKind(StrEnum):
     CODE_REJECTED = "code_rejected"
     TAMPER = "tamper"  # door opened while locked
     SENSOR_FAULT = "sensor_fault"
+    JAM = "jam"  # lock pulsed but the door not seen open in time: jammed latch or door, or a broken switch
+    TELEMETRY_THINNED = "telemetry_thinned"  # the outbox hit its bound and dropped `count` telemetry batches
 
 
 class Method(StrEnum):
@@ -122,6 +124,7 @@ class Event(Message):
     method: Method | None = None
     reason: RejectReason | None = None
     detail: str | None = Field(None, max_length=300)
+    count: int | None = Field(None, ge=0)  # how many, where the kind counts something (telemetry_thinned)
 
 
 # --- dk/v1/{locker}/desired -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dorpskluis.broker import RunningBroker
 from lockers.layout import demo_layout
 from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound
 from lockers.protocol.codec import decode, encode
-from lockers.protocol.messages import DesiredState, Event, EventKind, Message
+from lockers.protocol.messages import Command, DesiredState, Event, EventKind, Message
 from lockers.protocol.topics import Channel, topic
 from tests.support import wait_until
 
@@ -134,7 +134,7 @@ def compartment(client, locker: str, compartment_id: str, who: dict = ADMIN) -> 
 
 
 class EdgeProbe:
-    """A test-side MQTT client publishing as locker `locker` and watching its desired state."""
+    """A test-side MQTT client publishing as locker `locker` and watching its desired state and commands."""
 
     def __init__(self, broker: RunningBroker, locker: str) -> None:
         self.locker = locker
@@ -142,11 +142,12 @@ class EdgeProbe:
         self.retained: set[str] = set()
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.desired: list[DesiredState] = []
+        self.commands: list[tuple[Command, bool]] = []  # (command, delivered as a retained copy)
         self.session = MqttSession(
             BrokerAddress(broker.host, broker.port),
             f"test-edge-{uuid.uuid4().hex[:10]}",
             on_message=self.inbox.put,
-            subscriptions=[(topic(locker, Channel.DESIRED), 1)],
+            subscriptions=[(topic(locker, Channel.DESIRED), 1), (topic(locker, Channel.CMD), 1)],
             persistent=False,
         )
 
@@ -168,27 +169,46 @@ class EdgeProbe:
             self.retained.add(topic_name)
         assert self.session.publish(Outbound(topic_name, payload, qos=1, retain=retain)).wait(10)
 
+    def make_event(self, kind: EventKind, *, ts: datetime | None = None, **fields) -> Event:
+        """The next event of this locker (numbered), not sent yet."""
+        self.seq += 1
+        return Event(id=uuid.uuid4().hex, seq=self.seq, ts=ts or datetime.now(UTC), kind=kind, **fields)
+
     def event(self, kind: EventKind, *, ts: datetime | None = None, **fields) -> Event:
         """Publish an event; `ts` is the locker's clock (a simulated site may run ahead of ours)."""
-        self.seq += 1
-        event = Event(id=uuid.uuid4().hex, seq=self.seq, ts=ts or datetime.now(UTC), kind=kind, **fields)
+        event = self.make_event(kind, ts=ts, **fields)
         self.send(Channel.EVENTS, event)
         return event
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                inbound = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if inbound.topic == topic(self.locker, Channel.CMD):
+                self.commands.append((decode(Channel.CMD, inbound.payload), inbound.retained))
+            else:
+                self.desired.append(decode(Channel.DESIRED, inbound.payload))
 
     def latest_desired(self, min_version: int = 1, timeout: float = 10.0) -> DesiredState:
         """The newest desired state received, once its version reaches `min_version`."""
 
         def probe() -> DesiredState | None:
-            while True:
-                try:
-                    inbound = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                self.desired.append(decode(Channel.DESIRED, inbound.payload))
+            self._drain()
             newest = max(self.desired, key=lambda d: d.version, default=None)
             return newest if newest and newest.version >= min_version else None
 
         return wait_until(probe, timeout, f"desired state v{min_version} of {self.locker}")
+
+    def command(self, command_id: str, timeout: float = 10.0) -> tuple[Command, bool]:
+        """The command with this id as the locker received it, and whether it came as a retained copy."""
+
+        def probe() -> tuple[Command, bool] | None:
+            self._drain()
+            return next((item for item in self.commands if item[0].id == command_id), None)
+
+        return wait_until(probe, timeout, f"command {command_id} at {self.locker}")
 
 
 @pytest.fixture

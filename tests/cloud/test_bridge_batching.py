@@ -25,7 +25,7 @@ def test_queued_telemetry_is_handed_over_in_batches_between_events(broker, tmp_p
     calls: list[tuple[str, object]] = []
     busy, release = threading.Event(), threading.Event()
 
-    def handle(address, message) -> Outcome:
+    def handle(address, message, retained) -> Outcome:
         calls.append(("event", message.seq))
         if message.seq == 1:  # hold the worker so everything after this queues up
             busy.set()

@@ -121,15 +121,15 @@ def test_events_that_do_not_fit_are_stored_not_applied(client, locker, farmer, e
     who = key(farmer)
     oid = client.post("/api/v1/orders", headers=who, json=order_body(locker, ("chilled", "M"))).json()["id"]
     before = counter(client, "inconsistent")
-    edge.event(EventKind.COLLECTED, compartment="B3", order=oid, method=Method.QR)  # not loaded yet
     edge.event(EventKind.LOADED, compartment="B1", order=oid, vendor=farmer["id"])  # not its compartment
     edge.event(EventKind.LOADED, compartment="B3", order="NOSUCHID", vendor=farmer["id"])
+    edge.event(EventKind.DOOR_OPENED, compartment="Z9")  # no such compartment
     wait_count(client, "inconsistent", before + 3)
     assert order_status(client, oid, who) == "assigned"
     stored = events_of(client, locker)
-    assert [e["kind"] for e in stored] == ["loaded", "loaded", "collected"]  # newest first
-    assert (stored[0]["compartment"], stored[0]["order"], stored[0]["vendor"]) == ("B3", "NOSUCHID", "boer-jansen")
-    assert stored[0]["seq"] == 3 and stored[0]["method"] is None
+    assert [e["kind"] for e in stored] == ["door_opened", "loaded", "loaded"]  # newest first
+    assert (stored[1]["compartment"], stored[1]["order"], stored[1]["vendor"]) == ("B3", "NOSUCHID", "boer-jansen")
+    assert stored[1]["seq"] == 2 and stored[1]["method"] is None
     assert client.get(f"/api/v1/lockers/{locker}/events", headers=who).status_code == 403
 
 

@@ -22,7 +22,7 @@ CLI = str(Path(sys.executable).with_name("dorpskluis"))
 
 @dataclass
 class Stack:
-    """Handles on a running stack, and the vendor's view of it."""
+    """Handles on a running stack, and the vendor's view of it; parts can be killed and started again."""
 
     locker: str
     cloud: CloudConfig
@@ -31,6 +31,19 @@ class Stack:
     vendor_code: str
     cloud_process: ChildProcess
     edge_process: ChildProcess
+    edge_toml: Path
+    logs: Path
+    speed: float = 1.0
+
+    def restart_cloud(self, *, kill: bool = False) -> None:
+        """Stop the cloud (SIGTERM, or kill -9) and start it again on the same database and MQTT session."""
+        self.cloud_process.kill() if kill else self.cloud_process.stop()
+        self.cloud_process = start_cloud(self.cloud, self.logs)
+
+    def restart_edge(self, *, kill: bool = False) -> None:
+        """Stop the simulated locker (SIGTERM, or kill -9) and start it again on the same state folder."""
+        self.edge_process.kill() if kill else self.edge_process.stop()
+        self.edge_process = start_simulated_locker(self.edge_toml, self.logs, self.locker, speed=self.speed)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """Run the real `dorpskluis` console script, as a person would."""
@@ -77,8 +90,10 @@ def _start_stack(
         )
         edge_process = start_simulated_locker(edge_toml, logs, locker, speed=speed)
         admin.wait_online(locker)
-        yield Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process)
+        stack = Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process, edge_toml, logs, speed)
+        yield stack
         vendor.close()
+        edge_process, cloud_process = stack.edge_process, stack.cloud_process
     finally:
         admin.close()
         if edge_process is not None:
@@ -99,3 +114,9 @@ FAST = 600.0  # simulated seconds per real second: 20 minutes of fridge life in 
 def fast_stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
     """A stack whose simulated locker runs 600x faster than real time, sampling every 30 simulated seconds."""
     yield from _start_stack(broker, database_url, tmp_path, speed=FAST, telemetry_interval_s=None)
+
+
+@pytest.fixture
+def fragile_stack(own_broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
+    """A stack on a broker of its own, which the test may kill -9 and restart."""
+    yield from _start_stack(own_broker, database_url, tmp_path)

@@ -65,11 +65,12 @@ class SimProcess:
 
 
 def answering(locker: str):
-    """Poll helper: the control socket's status once it answers, else None."""
+    """Poll helper: the agent's status once it answers, else None (the socket opens before the agent starts)."""
     try:
-        return request(locker, {"cmd": "status"}, timeout=2)
+        answer = request(locker, {"cmd": "status"}, timeout=2)
     except ControlError:
         return None
+    return answer if answer.get("ok") else None
 
 
 def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -72,6 +72,9 @@ def test_status(served, rig):
     assert answer["doors"]["A1"] == "closed" and len(answer["doors"]) == 12
     assert answer["locks_energised"] == []
     assert answer["stats"]["desired_applied"] == 1
+    assert answer["uplink"] == "up" and answer["connected"] is True
+    assert set(answer["outbox"]["depth"]) == {"events", "telemetry", "reported", "cmd/ack"}
+    assert answer["outbox"]["bound"] == 50_000 and answer["outbox"]["thinned"] == 0
 
 
 @pytest.mark.parametrize(
@@ -79,11 +82,12 @@ def test_status(served, rig):
     [
         ({"cmd": "door", "compartment": "B2", "action": "open"}, "doors can only be moved on a simulated locker"),
         ({"cmd": "launch"}, "unknown command 'launch'"),
-        ({"code": "482913"}, 'needs a "cmd": scan, status, door or fault'),
+        ({"code": "482913"}, 'needs a "cmd": scan, status, door, fault or uplink'),
         (
             {"cmd": "fault", "zone": "chilled", "fault": "compressor-failure"},
             "faults can only be injected into a simulated locker",
         ),
+        ({"cmd": "uplink", "state": "down"}, "the uplink can only be cut on a simulated locker"),
         ({"cmd": "scan"}, 'scan needs a non-empty "code"'),
         ({"cmd": "scan", "code": 482913}, 'scan needs a non-empty "code"'),
         ([1, 2], "must be a JSON object"),
@@ -93,6 +97,7 @@ def test_status(served, rig):
         "unknown",
         "no-cmd",
         "fault-on-real-locker",
+        "uplink-on-real-locker",
         "scan-without-code",
         "scan-number",
         "not-an-object",
@@ -159,3 +164,31 @@ def test_sim_fault_on_a_real_locker_is_a_refusal(served, rig):
     refused = cli("sim", "fault", rig.config.locker, "chilled", "power-cut")
     assert refused.returncode == 1, refused.stderr
     assert refused.stdout.strip() == "faults can only be injected into a simulated locker"
+
+
+def test_sim_uplink_on_a_real_locker_is_a_refusal(served, rig):
+    refused = cli("sim", "uplink", rig.config.locker, "down")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stdout.strip().startswith("the uplink can only be cut on a simulated locker")
+    assert rig.agent.status()["uplink"] == "up"
+
+
+def test_uplink_requests_need_a_state():
+    from edge.control import handle_request
+
+    switched: list[bool] = []
+
+    def switch(up: bool) -> str:
+        switched.append(up)
+        return "done"
+
+    for state in ("sideways", None, 1):
+        answer = handle_request(json.dumps({"cmd": "uplink", "state": state}).encode(), None, None, None, switch)
+        assert answer == {"ok": False, "message": 'uplink needs "state": "down" or "up"'}
+    down = handle_request(b'{"cmd": "uplink", "state": "down"}', None, None, None, switch)
+    up = handle_request(b'{"cmd": "uplink", "state": "up"}', None, None, None, switch)
+    assert (down, up) == (
+        {"ok": True, "message": "done", "uplink": "down"},
+        {"ok": True, "message": "done", "uplink": "up"},
+    )
+    assert switched == [False, True]

@@ -1,15 +1,20 @@
-"""The paho adapter against a real broker: birth and will, re-subscription, queued QoS 1, guarded callbacks."""
+"""The paho adapter against a real broker: birth and will, suspend/resume, re-subscription, queued QoS 1 in
+order, per-message acknowledgements, guarded callbacks; and the jittered reconnect delays as a pure function."""
 
 from __future__ import annotations
 
 import queue
+import random
 import socket
+import statistics
+import threading
 import time
 
 import pytest
 
 from lockers.errors import TransportError
-from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound, _set_nodelay
+from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound, _set_nodelay, reconnect_delay
+from tests.support import wait_until
 
 
 def receive(box: queue.Queue, topic: str, timeout: float = 10.0) -> Inbound:
@@ -31,31 +36,128 @@ def session(broker, client_id, **kwargs) -> MqttSession:
     return s
 
 
-def test_birth_is_retained_and_will_replaces_it_when_the_client_dies(own_broker):
+# --- reconnect delays (pure) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attempt, ceiling", [(0, 1), (1, 2), (2, 4), (3, 8), (4, 16), (5, 30), (9, 30), (500, 30)])
+def test_reconnect_delays_stay_under_a_doubling_ceiling(attempt, ceiling):
+    rng = random.Random(attempt)
+    delays = [reconnect_delay(attempt, rng) for _ in range(2000)]
+    assert all(0.1 <= d <= ceiling for d in delays)
+    assert max(delays) > 0.9 * ceiling  # the whole window is used, not just its start
+    if ceiling > 1:
+        assert min(delays) < 0.1 * ceiling
+
+
+def test_the_delay_sequence_of_a_seeded_generator_is_reproducible():
+    first = [reconnect_delay(a, rng) for rng in [random.Random(42)] for a in range(8)]
+    again = [reconnect_delay(a, rng) for rng in [random.Random(42)] for a in range(8)]
+    other = [reconnect_delay(a, rng) for rng in [random.Random(43)] for a in range(8)]
+    assert first == again
+    assert first != other
+    assert [round(d, 3) for d in first] == [round(d, 3) for d in again]
+
+
+def test_a_fleet_does_not_reconnect_in_lockstep():
+    fleet = [random.Random(seed) for seed in range(500)]
+    for attempt, ceiling in ((0, 1.0), (3, 8.0), (6, 30.0)):
+        delays = [reconnect_delay(attempt, rng) for rng in fleet]
+        assert len({round(d, 4) for d in delays}) > 450  # nearly every locker picks its own moment
+        assert statistics.pstdev(delays) > 0.2 * ceiling  # spread over the window (uniform: ~0.29 × ceiling)
+        assert abs(statistics.mean(delays) - ceiling / 2) < 0.1 * ceiling
+
+
+def test_base_and_cap_are_configurable():
+    rng = random.Random(1)
+    assert all(0.005 <= reconnect_delay(a, rng, base_s=0.05, max_s=0.4) <= 0.4 for a in range(20))
+
+
+# --- the session against a real broker ------------------------------------------------------------------
+
+
+def test_birth_is_retained_and_a_suspend_makes_the_broker_publish_the_will(own_broker):
     state = "dk/v1/t-1/state"
     edge = session(
         own_broker,
         "t-1",
         will=Outbound(state, b"offline", retain=True),
         birth=[Outbound(state, b"online", retain=True)],
+        reconnect_base_s=0.05,  # were it to reconnect on its own, it would within a second
     )
     box: queue.Queue = queue.Queue()
-    watcher = session(own_broker, "watcher", on_message=box.put, subscriptions=[(state, 1)])
-    first = receive(box, state)
-    assert first.payload == b"online"
-    # Simulate a crash: drop the socket without DISCONNECT, so the broker publishes the will.
-    edge._client._sock.close()  # noqa: SLF001 - the only way to die uncleanly in-process
-    edge._client.loop_stop()  # noqa: SLF001
-    assert receive(box, state, timeout=70).payload == b"offline"
+    watcher = session(own_broker, "watcher", on_message=box.put, subscriptions=[(state, 1), ("dk/v1/t-1/events", 1)])
+    assert receive(box, state).payload == b"online"
+    edge.suspend()  # the socket drops without DISCONNECT: a network failure as the broker sees it
+    assert receive(box, state, timeout=10).payload == b"offline"
+    wait_until(lambda: not edge.connected, 5, "the session noticing its own cut")  # may lag the broker's will
+    assert edge.suspended
+    delivery = edge.publish(Outbound("dk/v1/t-1/events", b"written while cut off"))
+    assert not delivery.wait(1.5)  # nothing goes out, and no reconnect happens, while suspended
+    assert box.empty()
+    edge.resume()
+    edge.wait_connected(10)
+    assert receive(box, state).payload == b"online"
+    assert receive(box, "dk/v1/t-1/events").payload == b"written while cut off"
+    assert delivery.wait(5) and delivery.acknowledged
+    edge.stop()
     watcher.stop()
+
+
+def test_resume_reconnects_at_once_whatever_the_backoff(broker):
+    edge = session(broker, "t-resume", reconnect_base_s=20, reconnect_max_s=60)
+    edge.suspend()
+    wait_until(lambda: not edge.connected, 5, "the cut")
+    started = time.monotonic()
+    edge.resume()
+    edge.wait_connected(5)
+    assert time.monotonic() - started < 3
+    assert not edge.suspended
+    edge.stop()
+
+
+def test_messages_queued_while_cut_off_arrive_in_order(broker):
+    box: queue.Queue = queue.Queue()
+    listener = session(broker, "order-sub", on_message=box.put, subscriptions=[("dk/v1/t-order/events", 1)])
+    edge = session(broker, "t-order")
+    edge.suspend()
+    wait_until(lambda: not edge.connected, 5, "the cut")
+    deliveries = [edge.publish(Outbound("dk/v1/t-order/events", str(n).encode())) for n in range(300)]
+    edge.resume()
+    assert all(d.wait(15) for d in deliveries)
+    got = [int(receive(box, "dk/v1/t-order/events").payload) for _ in range(300)]
+    assert got == list(range(300))
+    edge.stop()
+    listener.stop()
+
+
+def test_every_publish_reports_its_own_acknowledgement(broker):
+    edge = session(broker, "t-acks")
+    acked: list[int] = []
+    lock = threading.Lock()
+
+    def done(n: int) -> None:
+        with lock:
+            acked.append(n)
+
+    started = time.monotonic()
+    deliveries = [
+        edge.publish(Outbound("dk/v1/t-acks/telemetry", b"x" * 200), on_acked=lambda n=n: done(n)) for n in range(2000)
+    ]
+    wait_until(lambda: len(acked) == 2000, 20, "2000 acknowledgements")
+    elapsed = time.monotonic() - started
+    assert sorted(acked) == list(range(2000))
+    assert all(d.acknowledged for d in deliveries)
+    assert elapsed < 10, f"QoS 1 with TCP_NODELAY should take well under a second for 2000, took {elapsed:.1f}s"
+    edge.stop()
 
 
 def test_subscriptions_and_birth_are_renewed_after_a_broker_restart(own_broker):
     box: queue.Queue = queue.Queue()
     listener = session(own_broker, "listener", on_message=box.put, subscriptions=[("dk/v1/+/events", 1)])
     own_broker.kill()
+    wait_until(lambda: not listener.connected, 10, "the listener noticing the crash")
     own_broker.start()
-    listener.wait_connected(40)
+    listener.wait_connected(40)  # connected means subscribed again
     publisher = session(own_broker, "publisher")
     publisher.publish(Outbound("dk/v1/t-2/events", b"after restart")).wait(5)
     assert receive(box, "dk/v1/t-2/events", timeout=10).payload == b"after restart"
@@ -67,13 +169,13 @@ def test_qos1_published_while_disconnected_arrives_after_reconnect(own_broker):
     box: queue.Queue = queue.Queue()
     publisher = session(own_broker, "queued-pub")
     own_broker.kill()
-    deadline = time.monotonic() + 10
-    while publisher.connected and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not publisher.connected, 10, "the publisher noticing the crash")
     delivery = publisher.publish(Outbound("dk/v1/t-3/events", b"kept"))
     assert not delivery.wait(0.2)
+    publisher.suspend()  # held back until a subscriber is there: the crash took every session with it
     own_broker.start()
     listener = session(own_broker, "queued-sub", on_message=box.put, subscriptions=[("dk/v1/+/events", 1)])
+    publisher.resume()
     assert delivery.wait(40)
     assert receive(box, "dk/v1/t-3/events").payload == b"kept"
     publisher.stop()
@@ -114,3 +216,42 @@ def test_wait_connected_reports_an_unreachable_broker(unused_port):
     with pytest.raises(TransportError, match=f"127.0.0.1:{unused_port}"):
         lonely.wait_connected(0.5)
     lonely.stop()
+
+
+def test_manual_ack_leaves_unacknowledged_messages_with_the_broker(broker):
+    events = "dk/v1/t-manual/events"
+    box: queue.Queue = queue.Queue()
+    receiver = session(broker, "t-manual", on_message=box.put, subscriptions=[(events, 1)], manual_ack=True)
+    sender = session(broker, "t-manual-pub")
+
+    def reconnect() -> None:
+        receiver.suspend()
+        wait_until(lambda: not receiver.connected, 5, "the cut")
+        receiver.resume()
+        receiver.wait_connected(10)
+
+    assert sender.publish(Outbound(events, b"one")).wait(5)
+    first = receive(box, events)
+    assert first.payload == b"one" and first.ack is not None
+    reconnect()  # never acknowledged: the broker delivers it again
+    again = receive(box, events)
+    assert again.payload == b"one"
+    again.ack()
+    # A publish queued after the acknowledgement and acknowledged by the broker: the broker has read ours too.
+    assert receiver.publish(Outbound("dk/v1/t-manual/state", b"flush")).wait(5)
+    reconnect()
+    assert sender.publish(Outbound(events, b"two")).wait(5)
+    assert receive(box, events).payload == b"two"  # "one" is not redelivered once acknowledged
+    assert box.empty()
+    receiver.stop()
+    sender.stop()
+
+
+def test_automatic_ack_needs_nothing_from_the_receiver(broker):
+    box: queue.Queue = queue.Queue()
+    receiver = session(broker, "t-auto", on_message=box.put, subscriptions=[("dk/v1/t-auto/events", 1)])
+    sender = session(broker, "t-auto-pub")
+    assert sender.publish(Outbound("dk/v1/t-auto/events", b"x")).wait(5)
+    assert receive(box, "dk/v1/t-auto/events").ack is None
+    receiver.stop()
+    sender.stop()
