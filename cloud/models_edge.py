@@ -19,7 +19,8 @@ class EventStream(Base):
     locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
-    gaps: Mapped[list] = mapped_column(JSON, default=list)  # [[first, last, since ISO], ...]
+    # [[first, last, since ISO, quiet, resend requested at ISO | None, resend requests], ...]
+    gaps: Mapped[list] = mapped_column(JSON, default=list)
     # The oldest gap's `since`, as a column so the watchdog finds overdue gaps without reading every row.
     oldest_gap_since: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     restarted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -28,15 +29,16 @@ class EventStream(Base):
 
 
 class RemoteCommand(Base):
-    """A remote unlock: sent -> acknowledged | refused; `expired` is computed while no answer came in time."""
+    """A remote command (an admin's unlock, or the cloud's own `resend` with issued_by "cloud"): sent ->
+    acknowledged | refused; `expired` is computed while no answer came in time."""
 
     __tablename__ = "remote_commands"
     __table_args__ = (Index("ix_remote_commands_locker_issued", "locker_id", "issued_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    compartments: Mapped[list] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(String(16))  # unlock | resend
+    compartments: Mapped[list] = mapped_column(JSON)  # [] for a resend; its range is in `reason`
     reason: Mapped[str] = mapped_column(Text)
     issued_by: Mapped[str] = mapped_column(String(80))
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

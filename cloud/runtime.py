@@ -128,7 +128,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         coldchain=coldchain,
         monitoring=monitoring,
         notifier=notifier,
-        watchdog=Watchdog(db, settings, alerts, desired, notifier, presence),
+        watchdog=Watchdog(db, settings, alerts, desired, notifier, presence, commands),
         exporter=exporter,
     )
 

@@ -23,6 +23,10 @@ class GapOut(BaseModel):
     since: datetime = Field(description="when the cloud first knew these events were missing (our clock)")
     overdue: bool = Field(description="open longer than the gap alert delay")
     quiet: bool = Field(description="below a restart of the numbering: never alerted, written off when overdue")
+    resend_requested_at: datetime | None = Field(
+        None, description="when the cloud last asked the locker to send these events again (our clock)"
+    )
+    resend_requests: int = Field(0, description="how often the cloud asked the locker for these events")
 
 
 class EventGapsOut(EventStreamOut):
@@ -41,7 +45,7 @@ class UnlockRequest(_Request):
 class CommandOut(BaseModel):
     id: str
     locker: str
-    kind: Literal["unlock"]
+    kind: Literal["unlock", "resend"] = Field(description="resend: the cloud asking for missing events")
     compartments: list[str]
     state: CommandState = Field(description="expired: no answer came before expires_at")
     reason: str

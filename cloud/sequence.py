@@ -12,6 +12,11 @@ with that event, writes off the gaps of the old one (their events are gone with 
 them, instead of reporting every old number as missing again. Numbers below the restarting event are waited
 for quietly (a wiped store starts at 1, and its event 1 may simply arrive second); a quiet gap never raises
 an alert and is written off once it is overdue (an agent restored from an old backup starts far above 1).
+
+Trailing gaps: events lost after the last one received (a broker that acknowledged them to the locker and then
+died) leave no hole below the highest number, so a locker's `reported` says the newest number it handed out
+(`observe_last`); numbers above ours open a gap like an early event would. The cloud asks the locker to send
+open gaps again (`due_for_resend`, `mark_requested`); what arrives fills them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Gap:
     last: int
     since: datetime
     quiet: bool = False  # below a restart: may never come (see the module doc), so never alerted
+    requested_at: datetime | None = None  # when the cloud last asked the locker to send these again
+    requests: int = 0  # how often it asked
 
     @property
     def count(self) -> int:
@@ -119,6 +126,38 @@ def _restart(numbering: Numbering, seq: int, now: datetime) -> Observed:
     return Observed(fresh, Arrival.RESTART, lost)
 
 
+def observe_last(numbering: Numbering, last_seq: int, now: datetime) -> Numbering:
+    """Take in the newest number a locker says it handed out: numbers above ours are missing (a trailing gap).
+
+    A number at or below ours changes nothing: restarts are recognised by events alone, and a number that is
+    missing already (a gap, quiet or not) is waited for there."""
+    if last_seq <= numbering.last_seq:
+        return numbering
+    opened = Gap(numbering.last_seq + 1, last_seq, now)
+    return replace(numbering, last_seq=last_seq, gaps=(*numbering.gaps, opened))
+
+
+def due_for_resend(numbering: Numbering, now: datetime, after: timedelta, every: timedelta) -> tuple[Gap, ...]:
+    """Gaps to ask the locker for: open at least `after`, not quiet, and not asked for within `every`."""
+    return tuple(
+        gap
+        for gap in numbering.gaps
+        if not gap.quiet and now - gap.since >= after and (gap.requested_at is None or now - gap.requested_at >= every)
+    )
+
+
+def mark_requested(numbering: Numbering, gaps: Iterable[Gap], now: datetime) -> Numbering:
+    """Note that the locker was asked for these gaps now (gaps no longer open are ignored)."""
+    asked = {(gap.first, gap.last) for gap in gaps}
+    return replace(
+        numbering,
+        gaps=tuple(
+            replace(gap, requested_at=now, requests=gap.requests + 1) if (gap.first, gap.last) in asked else gap
+            for gap in numbering.gaps
+        ),
+    )
+
+
 def write_off_quiet(numbering: Numbering, now: datetime, after: timedelta) -> Numbering:
     """Give up the quiet gaps open for at least `after`."""
     expired = numbering.overdue(now, after, quiet=True)
@@ -144,11 +183,29 @@ def from_received(seqs: Iterable[int], now: datetime) -> Numbering:
 
 
 def gaps_to_json(gaps: Iterable[Gap]) -> list[list]:
-    return [[gap.first, gap.last, gap.since.isoformat(), gap.quiet] for gap in gaps]
+    return [
+        [
+            gap.first,
+            gap.last,
+            gap.since.isoformat(),
+            gap.quiet,
+            gap.requested_at.isoformat() if gap.requested_at else None,
+            gap.requests,
+        ]
+        for gap in gaps
+    ]
 
 
 def gaps_from_json(rows: Iterable[list]) -> tuple[Gap, ...]:
+    """Gaps stored as JSON lists; older rows lack the later fields."""
     return tuple(
-        Gap(int(row[0]), int(row[1]), datetime.fromisoformat(row[2]), bool(row[3]) if len(row) > 3 else False)
+        Gap(
+            int(row[0]),
+            int(row[1]),
+            datetime.fromisoformat(row[2]),
+            bool(row[3]) if len(row) > 3 else False,
+            datetime.fromisoformat(row[4]) if len(row) > 4 and row[4] else None,
+            int(row[5]) if len(row) > 5 else 0,
+        )
         for row in rows
     )

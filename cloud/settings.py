@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     event_gap_alert_s: float = Field(
         600, gt=0, description="events of a locker missing this long (wall clock) raise an event_gap alert"
     )
+    resend_after_s: float = Field(
+        20, gt=0, description="a locker is asked to send events again once they are missing this long (wall clock)"
+    )
+    resend_every_s: float = Field(60, gt=0, description="the locker is asked again this often while they stay missing")
     watchdog_interval_s: float = Field(
         5, gt=0, le=300, description="how often offline, gaps and escalation are checked"
     )

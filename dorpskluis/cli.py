@@ -23,6 +23,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")
 
 console = Console(soft_wrap=True, highlight=False)  # commands and tokens must copy whole
+MAX_SPEED = 3600  # an hour of locker life per second: a simulated day in 24 s
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
@@ -36,7 +37,9 @@ def demo(
     port: Annotated[int, typer.Option(help="HTTP port of the cloud service.")] = 8000,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Create demo orders and load some.")] = True,
     vendor_key: Annotated[str | None, typer.Option(help="API key of the demo vendor (random when omitted).")] = None,
-    speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Simulated time runs this many times faster.")] = 1.0,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=MAX_SPEED, help="Simulated time runs this many times faster.")
+    ] = 1.0,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database and logs (wiped at start).")] = Path(
         "data/demo"
     ),
@@ -151,7 +154,9 @@ def sim_status(locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-
 def edge_run(
     config: Annotated[Path, typer.Option(help="The locker's edge.toml.")],
     simulate: Annotated[bool, typer.Option(help="Simulated pins, doors and fridge instead of the Pi's.")] = False,
-    speed: Annotated[float, typer.Option(min=0.1, max=1000, help="Simulated time factor (with --simulate).")] = 1.0,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=MAX_SPEED, help="Simulated time factor (with --simulate).")
+    ] = 1.0,
 ) -> None:
     """Run the edge agent until SIGTERM or Ctrl-C."""
     from edge.config import load_edge_config

@@ -255,7 +255,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
                 data / LOCKER, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout()
             )
             children.append(start_simulated_locker(edge_toml, logs, LOCKER, speed=options.speed))
-            admin.wait_online(LOCKER)
+            admin.wait_online(LOCKER, process=children[-1])
             progress.advance(task)
             seeded = None
             if options.seed:

@@ -31,6 +31,7 @@ class CloudConfig:
     http_port: int
     http_host: str = "127.0.0.1"
     client_id: str = "dk-cloud"
+    settings: tuple[tuple[str, str], ...] = ()  # further DK_* settings, e.g. (("DK_RESEND_AFTER_S", "2"),)
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class CloudConfig:
             "DK_HTTP_HOST": self.http_host,
             "DK_HTTP_PORT": str(self.http_port),
             "DK_PUBLIC_URL": self.url,
+            **dict(self.settings),
         }
 
 
@@ -100,9 +102,12 @@ class CloudAdmin:
     def locker(self, locker: str) -> dict:
         return self._ok(self.http.get(f"/api/v1/lockers/{locker}"))
 
-    def wait_online(self, locker: str, timeout: float = 30.0) -> None:
+    def wait_online(self, locker: str, timeout: float = 30.0, process: ChildProcess | None = None) -> None:
+        """Wait until the cloud shows `locker` online; a `process` of the locker that exits ends the wait."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if process is not None and not process.alive:
+                raise StackError(f"locker {locker} exited ({process.popen.returncode}):\n{process.log_tail()}")
             if self.locker(locker).get("online"):
                 return
             time.sleep(0.1)

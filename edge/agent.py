@@ -23,14 +23,14 @@ from datetime import datetime
 
 from edge.clock import Clock, utc_now
 from edge.codecheck import Decision
-from edge.commands import answer_command
+from edge.commands import answer_command, answer_resend, resend_ack
 from edge.config import EdgeConfig
 from edge.link import AGENT_VERSION, TransportFactory, offline, receive
 from edge.locks import Locks
 from edge.repeater import Repeater
 from edge.scanning import Scanner
 from edge.sensing import Sensing
-from edge.store import EdgeStore
+from edge.store import EdgeStore, remember_answer
 from edge.telemetry import DEFAULT_INTERVAL_S, SensorRound
 from edge.uplink import Uplink
 from edge.work import (
@@ -49,7 +49,7 @@ from lockers.door import DEFAULT_RELEASE_WINDOW_S, RemoteSession, Session
 from lockers.hardware import LockerHardware
 from lockers.layout import Zone
 from lockers.mqtt import Inbound
-from lockers.protocol.messages import Command, DesiredState, EventKind, Reported
+from lockers.protocol.messages import Command, CommandAck, DesiredState, EventKind, Reported
 from lockers.protocol.topics import Channel
 from sensors.rules import ZoneLimits
 
@@ -86,7 +86,14 @@ class Agent:
         self.time_scale = time_scale  # simulated seconds per wall-clock second of `event_clock`
         self._queue: queue.Queue = queue.Queue()
         self._transport = transport_factory(self._queue.put, lambda up: self._queue.put(ConnectionChange(up)))
-        self._uplink = Uplink(self.locker, store, self._transport, self._event_clock, max_rows=config.outbox_max_rows)
+        self._uplink = Uplink(
+            self.locker,
+            store,
+            self._transport,
+            self._event_clock,
+            max_rows=config.outbox_max_rows,
+            archive_rows=config.sent_archive_rows,
+        )
         self._locks = Locks(
             hardware, store, self._emit, release_window_s=release_window_s, jam_after_s=config.jam_after_s
         )
@@ -107,6 +114,7 @@ class Agent:
                 "commands_done",
                 "commands_refused",
                 "commands_repeated",
+                "events_resent",
             ),
             0,
         )
@@ -286,18 +294,45 @@ class Agent:
         self._publish_reported()
 
     def _command(self, command: Command) -> None:
-        """A remote unlock: answered once (remembered before anything opens), acknowledged on every delivery."""
+        """A remote command: answered once (remembered before anything opens or is queued), acknowledged on every
+        delivery."""
         now = self._clock()
-        verdict = answer_command(command, now, self._locks.compartments, self._store.command_answer(command.id))
-        if verdict.repeated:
-            self.stats["commands_repeated"] += 1
-        else:
+        previous = self._store.command_answer(command.id)
+        ack = self._resend(command, now, previous) if command.kind == "resend" else self._unlock(command, now, previous)
+        self._uplink.send(Channel.CMD_ACK, ack)
+
+    def _unlock(self, command: Command, now: datetime, previous: CommandAck | None) -> CommandAck:
+        verdict = answer_command(command, now, self._locks.compartments, previous)
+        self._count_command(command, verdict.ack, verdict.repeated)
+        if not verdict.repeated:
             self._store.save_command_answer(verdict.ack, now)
-            self.stats["commands_done" if verdict.ack.ok else "commands_refused"] += 1
-            log.info("remote command %s by %s: %s", command.id, command.issued_by, verdict.ack.detail or "opened")
         session = RemoteSession(command=command.id, issued_by=command.issued_by)
         self._release([(compartment, session) for compartment in verdict.open], now)
-        self._uplink.send(Channel.CMD_ACK, verdict.ack)
+        return verdict.ack
+
+    def _resend(self, command: Command, now: datetime, previous: CommandAck | None) -> CommandAck:
+        """The cloud misses events: queue the kept ones of the range again (answer saved in the same transaction)."""
+        verdict = answer_resend(command, now, previous)
+        if verdict is not None:
+            if not verdict.repeated:
+                self._store.save_command_answer(verdict.ack, now)
+            self._count_command(command, verdict.ack, verdict.repeated)
+            return verdict.ack
+        resent = self._uplink.resend(
+            command.from_seq, command.to_seq, lambda db, done: remember_answer(db, resend_ack(command.id, done), now)
+        )
+        ack = resend_ack(command.id, resent)
+        self.stats["events_resent"] += resent.resent
+        self._count_command(command, ack, False)
+        return ack
+
+    def _count_command(self, command: Command, ack: CommandAck, repeated: bool) -> None:
+        if repeated:
+            self.stats["commands_repeated"] += 1
+            return
+        self.stats["commands_done" if ack.ok else "commands_refused"] += 1
+        what = f"{command.kind} {command.from_seq}-{command.to_seq}" if command.kind == "resend" else command.kind
+        log.info("remote command %s (%s) by %s: %s", command.id, what, command.issued_by, ack.detail or "opened")
 
     # --- telemetry ------------------------------------------------------------------------------------
 
@@ -333,6 +368,7 @@ class Agent:
             doors=self._locks.positions(),
             ts=self._event_clock(),
             alarms=self._sensing.alarms(),
+            last_seq=self._store.last_seq("events"),  # only this thread numbers events: none can slip in between
         )
         self._uplink.send(Channel.REPORTED, reported)
 

@@ -7,6 +7,7 @@ telemetry_interval_s = 10          # optional; else the desired state's setting,
 heartbeat_s = 60                   # optional: `reported` is re-sent this often (wall clock) as a sign of life
 jam_after_s = 10                   # optional: a released door not seen open this long is reported `jam`
 outbox_max_rows = 50000            # optional: past this, queued telemetry is thinned (events never are)
+sent_archive_rows = 20000          # optional: acknowledged events kept for the cloud's resend requests (0: none)
 
 [mqtt]
 host = "127.0.0.1"
@@ -100,6 +101,7 @@ class EdgeConfig(_Section):
     heartbeat_s: float = Field(60, gt=0, le=3600)
     jam_after_s: float = Field(10, gt=0, le=25)  # below the 30 s release window
     outbox_max_rows: int = Field(50_000, ge=10, le=5_000_000)
+    sent_archive_rows: int = Field(20_000, ge=0, le=5_000_000)
 
     @property
     def w1_base(self) -> Path:

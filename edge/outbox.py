@@ -11,14 +11,20 @@ Bound and policy (docs/protocol.md, "Store and forward"), for a locker offline f
 - past `max_rows` rows, telemetry is thinned oldest first down to 90 % of the bound: every other batch of the
   oldest stretch goes (`rows_to_thin`), so old hours keep half their resolution instead of vanishing; the
   caller reports each thinning as a `telemetry_thinned` event with the number of batches dropped.
+An acknowledged event is not forgotten at once: its row moves to the archive (edge.archive), from where a
+`resend` command (`requeue`) queues it again.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from edge.store import EdgeStore, bump_sequence
+from edge import archive
+from edge.archive import Resent
+from edge.store import EdgeStore, bump_sequence, sequence_value
 from lockers.protocol.topics import Channel
 
 DEFAULT_MAX_ROWS = 50_000
@@ -52,14 +58,21 @@ def rows_to_thin(telemetry_ids: Sequence[int], excess: int) -> list[int]:
 class Outbox:
     """The outbox table of an EdgeStore: the worker adds and thins, the publisher reads and deletes."""
 
-    def __init__(self, store: EdgeStore, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    def __init__(
+        self, store: EdgeStore, max_rows: int = DEFAULT_MAX_ROWS, archive_rows: int = archive.DEFAULT_KEEP
+    ) -> None:
         if max_rows < 1:
             raise ValueError("the outbox bound must be at least one row")
+        if archive_rows < 0:
+            raise ValueError("the archive cannot keep fewer than no events")
         self.max_rows = max_rows
+        self.archive_rows = archive_rows  # acknowledged events kept for resends (0: none)
         self._store = store
         self.thinned = 0  # telemetry batches dropped by thinning since this process started
-        with store.reading() as db:
+        self._archived_since_prune = 0
+        with store.transaction() as db:
             (self._rows,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()  # changed under the store's lock
+            archive.prune(db, archive_rows)  # the bound may have been lowered since the last run
 
     def __len__(self) -> int:
         return self._rows
@@ -81,13 +94,32 @@ class Outbox:
         """Number the next event and queue it in one transaction; `encode(seq)` gives its payload. Returns seq."""
         with self._store.transaction() as db:
             seq = bump_sequence(db, "events")
-            self._insert(db, Channel.EVENTS, encode(seq))
+            self._insert(db, Channel.EVENTS, encode(seq), seq)
         return seq
 
-    def _insert(self, db, channel: Channel, payload: bytes) -> int:
-        cursor = db.execute("INSERT INTO outbox (channel, payload) VALUES (?, ?)", (channel.value, payload))
+    def _insert(self, db, channel: Channel, payload: bytes, seq: int | None = None) -> int:
+        cursor = db.execute(
+            "INSERT INTO outbox (channel, payload, seq) VALUES (?, ?, ?)", (channel.value, payload, seq)
+        )
         self._rows += 1
         return cursor.lastrowid
+
+    def requeue(
+        self, first: int, last: int, then: Callable[[sqlite3.Connection, Resent], None] | None = None
+    ) -> Resent:
+        """Queue the archived events numbered `first`..`last` again, in order, unless still queued anyway;
+        `then(db, resent)` runs in the same transaction (remembering the command's answer)."""
+        with self._store.transaction() as db:
+            top = min(last, sequence_value(db, "events"))
+            queued = {seq for (seq,) in db.execute("SELECT seq FROM outbox WHERE seq BETWEEN ? AND ?", (first, top))}
+            again = [(seq, payload) for seq, payload in archive.kept(db, first, top) if seq not in queued]
+            for seq, payload in again:
+                self._insert(db, Channel.EVENTS, payload, seq)
+            numbered = max(top - first + 1, 0)
+            resent = Resent(len(again), len(queued), numbered - len(again) - len(queued), last - first + 1 - numbered)
+            if then is not None:
+                then(db, resent)
+        return resent
 
     # --- bound ----------------------------------------------------------------------------------------
 
@@ -124,13 +156,24 @@ class Outbox:
         return [OutboxRow(row_id, Channel(channel), bytes(payload)) for row_id, channel, payload in rows]
 
     def delete(self, ids: Collection[int]) -> int:
-        """Forget acknowledged rows (ids already gone, e.g. a replaced `reported`, are ignored); how many went."""
+        """Forget acknowledged rows, archiving their events (ids already gone, e.g. a replaced `reported`, are
+        ignored); how many went."""
         if not ids:
             return 0
         with self._store.transaction() as db:
+            if self.archive_rows:
+                self._archived_since_prune += archive.archive(db, ids, datetime.now(UTC).isoformat())
+                if self._archived_since_prune >= archive.PRUNE_EVERY:
+                    archive.prune(db, self.archive_rows)
+                    self._archived_since_prune = 0
             gone = sum(db.execute("DELETE FROM outbox WHERE id = ?", (row_id,)).rowcount for row_id in ids)
             self._rows -= gone
         return gone
+
+    def archived(self) -> int:
+        """Acknowledged events kept for resends."""
+        with self._store.reading() as db:
+            return archive.count(db)
 
     def depth(self) -> dict[str, int]:
         """Rows waiting, by channel (every outbox channel listed, zeros included)."""

@@ -1,5 +1,6 @@
 """The agent's local memory in SQLite (WAL): desired state, used codes, event numbering, loaded parts, alarms,
-answered remote commands, and the outbox of everything not yet acknowledged by the broker (edge.outbox).
+answered remote commands, the outbox of everything not yet acknowledged by the broker (edge.outbox), and the
+events it did acknowledge, kept for a while in case the cloud asks for them again (edge.archive).
 
 Everything here must survive a power cut: a code used before a reboot stays used, sequence numbers never
 repeat, and a compartment a vendor loaded while offline is not opened for that vendor again. The schema
@@ -45,6 +46,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload BLOB NOT NULL);
     CREATE INDEX outbox_by_channel ON outbox (channel, id);
     CREATE TABLE remote_command (id TEXT PRIMARY KEY, ack TEXT NOT NULL, answered_at TEXT NOT NULL);
+    """,
+    # Resend by sequence number: an event row knows its number, and an event the broker acknowledged is kept
+    # (bounded, edge.archive) so the cloud can ask for it again after a broker lost it. Rows queued by an
+    # older agent get their number from their payload.
+    """
+    ALTER TABLE outbox ADD COLUMN seq INTEGER;
+    UPDATE outbox SET seq = json_extract(CAST(payload AS TEXT), '$.seq') WHERE channel = 'events';
+    CREATE INDEX outbox_by_seq ON outbox (seq) WHERE seq IS NOT NULL;
+    CREATE TABLE sent_events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL, sent_at TEXT NOT NULL);
     """,
 )
 
@@ -144,6 +154,11 @@ class EdgeStore:
         with self.transaction() as db:
             return bump_sequence(db, name)
 
+    def last_seq(self, name: str = "events") -> int:
+        """The newest number a sequence handed out (0 before the first)."""
+        with self._lock:
+            return sequence_value(self._db, name)
+
     # --- locally loaded parts -------------------------------------------------------------------------
 
     def mark_loaded(self, part: LoadedPart, at: datetime) -> None:
@@ -196,11 +211,7 @@ class EdgeStore:
     def save_command_answer(self, ack: CommandAck, at: datetime) -> None:
         """Remember the answer to a command; answers older than COMMAND_MEMORY are forgotten."""
         with self.transaction() as db:
-            db.execute("DELETE FROM remote_command WHERE answered_at < ?", ((at - COMMAND_MEMORY).isoformat(),))
-            db.execute(
-                "INSERT OR REPLACE INTO remote_command (id, ack, answered_at) VALUES (?, ?, ?)",
-                (ack.id, ack.model_dump_json(), at.isoformat()),
-            )
+            remember_answer(db, ack, at)
 
     # --- for modules that keep their own tables here (edge.outbox) ------------------------------------
 
@@ -227,6 +238,21 @@ def bump_sequence(db: sqlite3.Connection, name: str) -> int:
     )
     (value,) = db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()
     return value
+
+
+def sequence_value(db: sqlite3.Connection, name: str) -> int:
+    """The newest value of a named sequence (0 before the first)."""
+    row = db.execute("SELECT value FROM sequence WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else 0
+
+
+def remember_answer(db: sqlite3.Connection, ack: CommandAck, at: datetime) -> None:
+    """Store the answer to a command inside the caller's transaction, forgetting those past COMMAND_MEMORY."""
+    db.execute("DELETE FROM remote_command WHERE answered_at < ?", ((at - COMMAND_MEMORY).isoformat(),))
+    db.execute(
+        "INSERT OR REPLACE INTO remote_command (id, ack, answered_at) VALUES (?, ?, ?)",
+        (ack.id, ack.model_dump_json(), at.isoformat()),
+    )
 
 
 class _Transaction:

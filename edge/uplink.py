@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from uuid import uuid4
 
+from edge.archive import DEFAULT_KEEP, Resent
 from edge.clock import Clock
 from edge.link import Transport
 from edge.outbox import DEFAULT_MAX_ROWS, Outbox
@@ -38,11 +39,12 @@ class Uplink:
         event_clock: Clock,
         *,
         max_rows: int = DEFAULT_MAX_ROWS,
+        archive_rows: int = DEFAULT_KEEP,
         window: int = DEFAULT_WINDOW,
         thin_report_s: float = THIN_REPORT_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.outbox = Outbox(store, max_rows)
+        self.outbox = Outbox(store, max_rows, archive_rows)
         self._locker = locker
         self._transport = transport
         self._publisher = OutboxPublisher(self.outbox, transport, locker, window=window)
@@ -87,6 +89,13 @@ class Uplink:
         self.outbox.add(channel, codec.encode(message))
         self._added()
 
+    def resend(self, first: int, last: int, then: Callable | None = None) -> Resent:
+        """Queue the kept events numbered `first`..`last` again (edge.outbox.Outbox.requeue)."""
+        resent = self.outbox.requeue(first, last, then)
+        if resent.resent:
+            self._added()
+        return resent
+
     def status(self) -> dict:
         return {
             "depth": self.outbox.depth(),
@@ -96,6 +105,7 @@ class Uplink:
             "in_flight": self._publisher.in_flight,
             "sent": self._publisher.sent,
             "acknowledged": self._publisher.acknowledged,
+            "archived": self.outbox.archived(),
         }
 
     def _added(self) -> None:

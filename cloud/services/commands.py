@@ -1,6 +1,9 @@
 """Remote commands (admin unlock): recorded and audited first, then sent at QoS 1 (not retained) to the locker's
 `cmd` topic with an expiry, so a late delivery opens nothing; the locker's `cmd/ack` answers it (audited too).
-A command nobody answered before it expired shows `expired`: computed when read, so nothing has to sweep."""
+A command nobody answered before it expired shows `expired`: computed when read, so nothing has to sweep.
+
+The cloud's own `resend` commands (asking a locker for missing events, cloud.services.watchdog) are recorded
+in the same table with issued_by `cloud` and logged, but are no audit entries: no person did anything."""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from lockers.protocol.messages import Command, CommandAck
 log = logging.getLogger(__name__)
 
 SENT, ACKNOWLEDGED, REFUSED, EXPIRED, FAILED = "sent", "acknowledged", "refused", "expired", "failed"
+SYSTEM_ISSUER = "cloud"
+RESEND_EXPIRES = timedelta(minutes=10)
 _COMMAND_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -106,10 +111,47 @@ class Commands:
         log.info("remote unlock %s of %s at %s by %s: %s", message.id, compartments, locker_id, actor, request.reason)
         return result
 
+    def record_resend(
+        self, session: Session, locker_id: str, first: int, last: int, why: str, now: datetime
+    ) -> Command:
+        """Record a resend request inside the caller's transaction; `send` it after commit."""
+        command = RemoteCommand(
+            id=uuid.uuid4().hex,
+            locker_id=locker_id,
+            kind="resend",
+            compartments=[],
+            reason=f"resend events {first}-{last}: {why}"[:1000],
+            issued_by=SYSTEM_ISSUER,
+            issued_at=now,
+            expires_at=now + RESEND_EXPIRES,
+            state=SENT,
+        )
+        session.add(command)
+        return Command(
+            id=command.id,
+            kind="resend",
+            from_seq=first,
+            to_seq=last,
+            expires_at=command.expires_at,
+            issued_by=SYSTEM_ISSUER,
+        )
+
+    def send(self, locker_id: str, message: Command) -> bool:
+        """Publish a recorded system command; a refused publish marks it failed (the next round asks again)."""
+        try:
+            self._publisher.publish_command(locker_id, message)
+        except TransportError as exc:
+            self._failed(message.id, str(exc))
+            log.warning("could not send %s command %s to locker %s: %s", message.kind, message.id, locker_id, exc)
+            return False
+        return True
+
     def _failed(self, command_id: str, why: str) -> None:
         with self._db.write() as session:
             command = session.get(RemoteCommand, command_id, with_for_update=True)
             command.state, command.detail = FAILED, why[:300]
+            if command.kind != "unlock":
+                return  # a system command: logged by the caller, no audit entry
             audit.record(
                 session,
                 audit.SYSTEM,
@@ -133,7 +175,10 @@ class Commands:
         command.opened = list(ack.opened)
         command.detail = ack.detail or None
         new = {"state": command.state, "opened": command.opened, "detail": ack.detail}
-        audit.record(session, f"locker {locker_id}", f"command.{command.state}", f"command:{command.id}", old, new, now)
+        if command.kind == "unlock":
+            audit.record(
+                session, f"locker {locker_id}", f"command.{command.state}", f"command:{command.id}", old, new, now
+            )
         log.info("locker %s answered command %s: %s %s", locker_id, ack.id, command.state, ack.detail)
         return True
 

@@ -123,6 +123,9 @@ class Ingest:
     def _reported(self, locker_id: str, message: Reported, retained: bool) -> Outcome:
         with self._db.write() as session:
             locker = self._locker(session, locker_id)
+            # Events numbered after the last one received may have been lost (trailing gap). Before the locker row
+            # changes: the numbering is locked before the locker, as for events.
+            streams.track_reported(session, locker_id, message.last_seq, utcnow())
             locker.reported_version = message.desired_version
             locker.agent = message.agent
             if not retained:  # the edge re-publishes `reported` as its heartbeat

@@ -1,6 +1,7 @@
 """Each locker's event numbering in the database: taken in by every event inside its ingest transaction (the
-locked row serialises a locker's events, also across cloud nodes), shown in the locker view, and searched by
-the watchdog for gaps that stay open too long."""
+locked row serialises a locker's events, also across cloud nodes) and by every `reported` that says the locker
+numbered more, shown in the locker view, and searched by the watchdog for gaps to ask the locker for again and
+gaps that stay open too long."""
 
 from __future__ import annotations
 
@@ -54,6 +55,31 @@ def track(session: Session, locker_id: str, event_id: str, seq: int, now: dateti
     return observed
 
 
+def track_reported(session: Session, locker_id: str, last_seq: int, now: datetime) -> Numbering | None:
+    """Take in the newest number a `reported` says the locker handed out; the numbering if that opened a gap.
+
+    The usual case (nothing new) only reads; the row is locked only to open a trailing gap."""
+    if last_seq < 1:
+        return None  # an agent that does not say, or has numbered nothing yet
+    row = session.get(EventStream, locker_id)
+    if row is not None and row.last_seq >= last_seq:
+        return None
+    row = _locked_row(session, locker_id, None, now)
+    numbering = numbering_of(row)
+    opened = sequence.observe_last(numbering, last_seq, now)
+    if opened == numbering:
+        return None
+    _store(row, opened, now)
+    log.info(
+        "locker %s has numbered its events up to %d; %d-%d not received yet",
+        locker_id,
+        last_seq,
+        numbering.last_seq + 1,
+        last_seq,
+    )
+    return opened
+
+
 def _store(row: EventStream, numbering: Numbering, now: datetime) -> None:
     row.epoch = numbering.epoch
     row.last_seq = numbering.last_seq
@@ -64,14 +90,15 @@ def _store(row: EventStream, numbering: Numbering, now: datetime) -> None:
     row.updated_at = now
 
 
-def _locked_row(session: Session, locker_id: str, event_id: str, now: datetime) -> EventStream:
-    row = session.get(EventStream, locker_id, with_for_update=True)
+def _locked_row(session: Session, locker_id: str, event_id: str | None, now: datetime) -> EventStream:
+    row = session.get(EventStream, locker_id, with_for_update=True, populate_existing=True)
     if row is not None:
         return row
     # First event since numbering is tracked: start from what is stored already (older deployments).
-    stored = session.scalars(
-        select(EdgeEvent.seq).where(EdgeEvent.locker_id == locker_id, EdgeEvent.event_id != event_id)
-    )
+    query = select(EdgeEvent.seq).where(EdgeEvent.locker_id == locker_id)
+    if event_id is not None:
+        query = query.where(EdgeEvent.event_id != event_id)
+    stored = session.scalars(query)
     start = sequence.from_received(stored, now)
     table = EventStream.__table__
     values = {
@@ -117,6 +144,8 @@ def gaps_view(session: Session, locker_id: str, now: datetime, alert_after: time
                 since=gap.since,
                 overdue=now - gap.since >= alert_after,
                 quiet=gap.quiet,
+                resend_requested_at=gap.requested_at,
+                resend_requests=gap.requests,
             )
             for gap in numbering.gaps
         ],
@@ -131,6 +160,28 @@ def overdue(
     rows = session.scalars(select(EventStream).where(EventStream.oldest_gap_since <= now - after))
     found = {row.locker_id: numbering_of(row).overdue(now, after, quiet=quiet) for row in rows}
     return {locker_id: gaps for locker_id, gaps in found.items() if gaps}
+
+
+def due_for_resend(
+    session: Session, now: datetime, after: timedelta, every: timedelta
+) -> dict[str, tuple[sequence.Gap, ...]]:
+    """Lockers with gaps to ask for again (see cloud.sequence.due_for_resend), and those gaps."""
+    rows = session.scalars(select(EventStream).where(EventStream.oldest_gap_since <= now - after))
+    found = {row.locker_id: sequence.due_for_resend(numbering_of(row), now, after, every) for row in rows}
+    return {locker_id: gaps for locker_id, gaps in found.items() if gaps}
+
+
+def mark_requested(
+    session: Session, locker_id: str, now: datetime, after: timedelta, every: timedelta, limit: int
+) -> tuple[sequence.Gap, ...]:
+    """Lock the locker's numbering, note that its (oldest `limit`) due gaps are asked for now, and return them
+    as they were."""
+    row = session.get(EventStream, locker_id, with_for_update=True, populate_existing=True)
+    numbering = numbering_of(row)
+    due = sequence.due_for_resend(numbering, now, after, every)[:limit]
+    if due:
+        _store(row, sequence.mark_requested(numbering, due, now), now)
+    return due
 
 
 def write_off_quiet(session: Session, locker_id: str, now: datetime, after: timedelta) -> None:

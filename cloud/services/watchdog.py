@@ -1,5 +1,6 @@
 """The cloud's wall-clock duties, in one background thread: lockers gone offline, gaps in lockers' event
-numbering that stay open too long, alerts nobody acknowledged, and retention of readings. (Alarm rules run on
+numbering (asking the locker to send them again, then alerting when they stay open too long), alerts nobody
+acknowledged, and retention of readings. (Alarm rules run on
 the lockers' own timestamps; these are about people and time passing here.) Each step reads first and opens
 a write transaction only when something must change."""
 
@@ -22,13 +23,16 @@ from cloud.presence import PresenceRule
 from cloud.services import readings, streams
 from cloud.services.aftercommit import AfterCommit, Republisher, Waker
 from cloud.services.alerts import OPEN, Alerts
+from cloud.services.commands import Commands
 from cloud.settings import Settings
+from lockers.protocol.messages import MAX_RESEND
 from sensors.rules import AlarmKind
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
 EVENT_GAP = "event_gap"
+MAX_RESEND_GAPS = 20  # gaps of one locker asked for per round (the oldest); the rest wait for the next rounds
 
 
 class Watchdog:
@@ -42,6 +46,7 @@ class Watchdog:
         desired: Republisher,
         notifier: Waker,
         presence: PresenceRule,
+        commands: Commands | None = None,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -49,6 +54,8 @@ class Watchdog:
         self._desired = desired
         self._notifier = notifier
         self._presence = presence
+        self._commands = commands  # None: no resend requests
+        self.resends_requested = 0  # resend commands sent since this process started
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -68,6 +75,7 @@ class Watchdog:
         while not self._stop.wait(self._settings.watchdog_interval_s):
             now = utcnow()
             self._guarded(self.check_offline, now)
+            self._guarded(self.request_resends, now)
             self._guarded(self.check_gaps, now)
             self._guarded(self.escalate, now)
             if last_purge is None or time.monotonic() - last_purge >= RETENTION_EVERY_S:
@@ -119,6 +127,48 @@ class Watchdog:
         return len(to_raise), len(to_clear)
 
     # --- gaps in event numbering -----------------------------------------------------------------------
+
+    def request_resends(self, now: datetime) -> int:
+        """Ask each online locker to send again the events missing for DK_RESEND_AFTER_S, and again at most every
+        DK_RESEND_EVERY_S per gap while it stays open (a broker may have lost them after acknowledging them);
+        how many resend commands went out. What the locker still keeps arrives and fills the gaps."""
+        if self._commands is None:
+            return 0
+        after = timedelta(seconds=self._settings.resend_after_s)
+        every = timedelta(seconds=self._settings.resend_every_s)
+        with self._db.read() as session:
+            candidates = streams.due_for_resend(session, now, after, every)
+            due = [locker_id for locker_id in candidates if self._reachable(session, locker_id, now)]
+        if not due:
+            return 0
+        outgoing = []
+        with self._db.write() as session:
+            for locker_id in sorted(due):
+                for gap in streams.mark_requested(session, locker_id, now, after, every, MAX_RESEND_GAPS):
+                    last = min(gap.last, gap.first + MAX_RESEND - 1)
+                    why = f"missing since {gap.since:%Y-%m-%d %H:%M:%S} UTC"
+                    if gap.requests:
+                        why += f", asked {gap.requests} time(s) before"
+                    command = self._commands.record_resend(session, locker_id, gap.first, last, why, now)
+                    outgoing.append((locker_id, command))
+        sent = 0
+        for locker_id, command in outgoing:
+            if self._commands.send(locker_id, command):
+                sent += 1
+                log.info(
+                    "asked locker %s to resend events %d-%d (command %s)",
+                    locker_id,
+                    command.from_seq,
+                    command.to_seq,
+                    command.id,
+                )
+        self.resends_requested += sent
+        return sent
+
+    def _reachable(self, session: Session, locker_id: str, now: datetime) -> bool:
+        """Only an online locker is asked: an offline one sends its outbox anyway when it is back."""
+        locker = session.get(Locker, locker_id)
+        return locker is not None and self._presence.of(locker.online, locker.last_seen, now).online
 
     def _gap_changes(self, session: Session, now: datetime) -> tuple[dict, dict[str, Alert], set[str]]:
         """(lockers with gaps open too long, and those gaps; open gap alerts whose gaps are gone; lockers with

@@ -191,19 +191,46 @@ class Reported(Message):
     doors: dict[CompartmentId, Literal["open", "closed"]] = {}
     ts: AwareDatetime
     alarms: list[LocalAlarm] = Field([], max_length=200)  # absent from older agents
+    # The newest event sequence number the locker had handed out when it built this; 0: none yet, or an older
+    # agent that does not say. Lets the cloud see events missing after the last one it received.
+    last_seq: int = Field(0, ge=0)
 
 
 # --- dk/v1/{locker}/cmd and cmd/ack ---------------------------------------------------------------------
 
 
+MAX_RESEND = 5_000  # sequence numbers one resend command may ask for
+
+
 class Command(Message):
-    """A remote action (unlock) with an expiry, so a late delivery does nothing."""
+    """A remote action with an expiry, so a late delivery does nothing: `unlock` compartments, or `resend` the
+    events numbered `from_seq`..`to_seq` (inclusive) that the locker still keeps."""
 
     id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    kind: Literal["unlock"]
-    compartments: list[CompartmentId] = Field(min_length=1)
+    kind: Literal["unlock", "resend"]
+    compartments: list[CompartmentId] = []
+    from_seq: int | None = Field(None, ge=1)
+    to_seq: int | None = Field(None, ge=1)
     expires_at: AwareDatetime
     issued_by: str = Field(max_length=80)
+
+    @model_validator(mode="after")
+    def _fields_match_kind(self) -> Command:
+        if self.kind == "unlock":
+            if not self.compartments:
+                raise ValueError("an unlock names at least one compartment")
+            if self.from_seq is not None or self.to_seq is not None:
+                raise ValueError("an unlock carries no sequence range")
+        else:
+            if self.compartments:
+                raise ValueError("a resend opens nothing: it names no compartments")
+            if self.from_seq is None or self.to_seq is None:
+                raise ValueError("a resend needs from_seq and to_seq")
+            if self.to_seq < self.from_seq:
+                raise ValueError("to_seq must not be below from_seq")
+            if self.to_seq - self.from_seq + 1 > MAX_RESEND:
+                raise ValueError(f"a resend asks for at most {MAX_RESEND} events")
+        return self
 
 
 class CommandAck(Message):

@@ -11,10 +11,13 @@ from cloud.sequence import (
     Arrival,
     Gap,
     Numbering,
+    due_for_resend,
     from_received,
     gaps_from_json,
     gaps_to_json,
+    mark_requested,
     observe,
+    observe_last,
     write_off_quiet,
 )
 
@@ -137,3 +140,81 @@ def test_quiet_gaps_below_a_restart_are_written_off_once_overdue():
 def test_gaps_stored_before_quiet_gaps_existed_read_as_loud():
     (gap,) = gaps_from_json([[3, 4, T0.isoformat()]])
     assert gap == Gap(3, 4, T0, quiet=False)
+
+
+# --- trailing gaps (reported.last_seq) and resend requests --------------------------------------------------
+
+LATER = T0 + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("received", "last_seq", "last", "gaps"),
+    [
+        ([1, 2, 3], 5, 5, [(4, 5)]),  # 4 and 5 were lost after 3: a trailing gap
+        ([1, 2, 3], 4, 4, [(4, 4)]),
+        ([1, 2, 3], 3, 3, []),  # nothing new
+        ([1, 2, 3], 2, 3, []),  # below ours: nothing (restarts are recognised by events only)
+        ([1, 2, 3], 0, 3, []),  # an older agent that does not say
+        ([1, 5], 3, 5, [(2, 4)]),  # inside a gap already open: waited for there
+        ([1, 5], 8, 8, [(2, 4), (6, 8)]),  # a trailing gap beside an inner one
+        ([], 3, 3, [(1, 3)]),  # a locker whose events never arrived at all
+    ],
+    ids=["trailing", "one", "equal", "below", "unknown", "inside-a-gap", "beside-a-gap", "nothing-received"],
+)
+def test_the_newest_number_a_locker_reports_opens_a_trailing_gap(received, last_seq, last, gaps):
+    numbering, _ = feed(received)
+    after = observe_last(numbering, last_seq, LATER)
+    assert (after.last_seq, ranges(after)) == (last, gaps)
+    assert after.epoch == numbering.epoch
+    if ranges(after) != ranges(numbering):
+        assert after.gaps[-1].since == LATER and not after.gaps[-1].quiet
+
+
+def test_a_trailing_gap_fills_like_any_other_and_the_numbering_goes_on():
+    numbering, _ = feed([1, 2])
+    numbering = observe_last(numbering, 5, LATER)
+    numbering, arrivals = feed([4, 3, 5, 6], numbering, start=LATER)
+    assert [a.value for a in arrivals] == ["fill", "fill", "fill", "next"]
+    assert (numbering.last_seq, numbering.gaps, numbering.epoch) == (6, (), 0)
+
+
+def test_a_reported_below_a_restart_changes_nothing():
+    numbering, _ = feed([1, 2, 3, 4, 5])
+    restarted = observe(numbering, 3, LATER).numbering  # restored from a backup: 1-2 waited for quietly
+    assert observe_last(restarted, 2, LATER) == restarted
+    assert observe_last(restarted, 4, LATER).gaps == (*restarted.gaps, Gap(4, 4, LATER))
+
+
+A, E = timedelta(seconds=20), timedelta(seconds=60)  # ask after, ask again every
+
+
+@pytest.mark.parametrize(
+    ("gap", "now", "due"),
+    [
+        (Gap(4, 5, T0), T0 + timedelta(seconds=19), False),  # too fresh: it may simply be on its way
+        (Gap(4, 5, T0), T0 + A, True),
+        (Gap(4, 5, T0, quiet=True), T0 + timedelta(hours=1), False),  # below a restart: never asked for
+        (Gap(4, 5, T0, requested_at=T0 + A), T0 + A + timedelta(seconds=59), False),  # asked a moment ago
+        (Gap(4, 5, T0, requested_at=T0 + A), T0 + A + E, True),  # still open: ask again
+    ],
+    ids=["fresh", "due", "quiet", "asked-recently", "ask-again"],
+)
+def test_which_gaps_are_asked_for(gap, now, due):
+    numbering = Numbering(last_seq=9, gaps=(gap,))
+    assert due_for_resend(numbering, now, A, E) == ((gap,) if due else ())
+
+
+def test_asking_is_noted_on_the_gap_and_kept_when_it_splits():
+    numbering, _ = feed([1, 9])  # 2-8 missing since T0 + 1 s
+    numbering = observe_last(numbering, 12, T0 + timedelta(seconds=15))  # and 10-12
+    asked_at = T0 + timedelta(seconds=30)
+    (first,) = due_for_resend(numbering, asked_at, A, E)  # 10-12 opened too recently
+    assert (first.first, first.last) == (2, 8)
+    numbering = mark_requested(numbering, [first], asked_at)
+    assert [(g.first, g.requested_at, g.requests) for g in numbering.gaps] == [(2, asked_at, 1), (10, None, 0)]
+    assert [g.first for g in due_for_resend(numbering, asked_at + timedelta(seconds=5), A, E)] == [10]
+    numbering = observe(numbering, 5, asked_at).numbering  # a part arrives: the rest was asked for too
+    assert [(g.first, g.last, g.requested_at) for g in numbering.gaps[:2]] == [(2, 4, asked_at), (6, 8, asked_at)]
+    numbering = mark_requested(numbering, due_for_resend(numbering, asked_at + E, A, E), asked_at + E)
+    assert [g.requests for g in numbering.gaps] == [2, 2, 1]
+    assert gaps_from_json(gaps_to_json(numbering.gaps)) == numbering.gaps

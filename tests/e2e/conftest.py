@@ -35,10 +35,17 @@ class Stack:
     logs: Path
     speed: float = 1.0
 
-    def restart_cloud(self, *, kill: bool = False) -> None:
-        """Stop the cloud (SIGTERM, or kill -9) and start it again on the same database and MQTT session."""
+    def stop_cloud(self, *, kill: bool = False) -> None:
+        """Stop the cloud: SIGTERM, or kill -9."""
         self.cloud_process.kill() if kill else self.cloud_process.stop()
+
+    def start_cloud(self) -> None:
+        """Start the cloud again on the same database and MQTT session."""
         self.cloud_process = start_cloud(self.cloud, self.logs)
+
+    def restart_cloud(self, *, kill: bool = False) -> None:
+        self.stop_cloud(kill=kill)
+        self.start_cloud()
 
     def restart_edge(self, *, kill: bool = False) -> None:
         """Stop the simulated locker (SIGTERM, or kill -9) and start it again on the same state folder."""
@@ -61,6 +68,7 @@ def _start_stack(
     tmp_path: Path,
     speed: float = 1.0,
     telemetry_interval_s: float | None = 1.0,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     locker = f"e2e-{secrets.token_hex(3)}"
     logs = tmp_path / "logs"
@@ -71,6 +79,7 @@ def _start_stack(
         admin_key=secrets.token_urlsafe(24),
         http_port=free_port(),
         client_id=f"dk-cloud-{locker}",
+        settings=tuple((settings or {}).items()),
     )
     cloud_process = start_cloud(cloud, logs)
     admin = CloudAdmin(cloud.url, cloud.admin_key)
@@ -89,7 +98,7 @@ def _start_stack(
             telemetry_interval_s=telemetry_interval_s,
         )
         edge_process = start_simulated_locker(edge_toml, logs, locker, speed=speed)
-        admin.wait_online(locker)
+        admin.wait_online(locker, process=edge_process)
         stack = Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process, edge_toml, logs, speed)
         yield stack
         vendor.close()
@@ -116,7 +125,22 @@ def fast_stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
     yield from _start_stack(broker, database_url, tmp_path, speed=FAST, telemetry_interval_s=None)
 
 
+# Fault tests do not wait the production delays before the cloud asks a locker to send missing events again.
+QUICK_RESEND = {"DK_RESEND_AFTER_S": "2", "DK_RESEND_EVERY_S": "5"}
+
+
 @pytest.fixture
 def fragile_stack(own_broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
     """A stack on a broker of its own, which the test may kill -9 and restart."""
-    yield from _start_stack(own_broker, database_url, tmp_path)
+    yield from _start_stack(own_broker, database_url, tmp_path, settings=QUICK_RESEND)
+
+
+DAY_IN_24_S = 3600.0  # simulated seconds per real second
+
+
+@pytest.fixture
+def outage_stack(broker, database_url, run_dir, tmp_path) -> Iterator[Stack]:
+    """A stack whose locker lives an hour per second, sampling every 5 simulated minutes (a day = 288 batches)."""
+    yield from _start_stack(
+        broker, database_url, tmp_path, speed=DAY_IN_24_S, telemetry_interval_s=300.0, settings=QUICK_RESEND
+    )

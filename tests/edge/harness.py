@@ -21,7 +21,7 @@ from lockers.hardware import LockerHardware
 from lockers.layout import demo_layout
 from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound
 from lockers.protocol import codec
-from lockers.protocol.messages import DesiredState, Event, EventKind, Message
+from lockers.protocol.messages import Command, CommandAck, DesiredState, Event, EventKind, Message
 from lockers.protocol.topics import Channel, parse_topic, topic
 from tests.edge.codes_fixture import NOW, CodeBook
 from tests.support import wait_until
@@ -71,6 +71,14 @@ class CloudSide:
         payload = desired if isinstance(desired, bytes) else codec.encode(desired)
         delivery = self.session.publish(Outbound(topic(self.locker, Channel.DESIRED), payload, retain=True))
         assert delivery.wait(5)
+
+    def send_command(self, command: Command) -> None:
+        """Publish a command to the locker, as the cloud does (QoS 1, not retained)."""
+        assert self.session.publish(Outbound(topic(self.locker, Channel.CMD), codec.encode(command))).wait(5)
+
+    def acks(self, command_id: str) -> list[CommandAck]:
+        """The locker's acknowledgements of one command, in arrival order."""
+        return [m for m in self.messages(Channel.CMD_ACK) if m.id == command_id]  # type: ignore[union-attr]
 
     def messages(self, channel: Channel) -> list[Message]:
         with self._lock:

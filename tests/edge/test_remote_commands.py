@@ -7,12 +7,10 @@ from datetime import timedelta
 import pytest
 
 from edge.commands import CommandVerdict, answer_command
-from lockers.mqtt import Outbound
-from lockers.protocol import codec
 from lockers.protocol.messages import Command, CommandAck, EventKind, Method
-from lockers.protocol.topics import Channel, topic
+from lockers.protocol.topics import Channel
 from tests.edge.codes_fixture import NOW, CodeBook
-from tests.edge.harness import CloudSide, MovingClock, edge_config, running_rig
+from tests.edge.harness import MovingClock, edge_config, running_rig
 from tests.support import wait_until
 
 K = EventKind
@@ -83,14 +81,6 @@ def config(broker, locker, tmp_path):
     return edge_config(broker, CodeBook(locker=locker), locker, tmp_path / "state")
 
 
-def send(cloud: CloudSide, cmd: Command) -> None:
-    assert cloud.session.publish(Outbound(topic(cloud.locker, Channel.CMD), codec.encode(cmd))).wait(5)
-
-
-def acks(cloud: CloudSide, command_id: str) -> list[CommandAck]:
-    return [m for m in cloud.messages(Channel.CMD_ACK) if m.id == command_id]  # type: ignore[union-attr]
-
-
 def pulses(rig, compartment: str) -> int:
     return sum(1 for state in rig.lock_pin(compartment).states if state.state)
 
@@ -98,7 +88,7 @@ def pulses(rig, compartment: str) -> int:
 def test_remote_unlock_pulses_reports_and_acknowledges(cloud, config):
     with running_rig(config) as rig:
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
-        send(cloud, command("A1", "B2"))
+        cloud.send_command(command("A1", "B2"))
         ack = cloud.wait_for(Channel.CMD_ACK, lambda m: m.id == "ab" * 16)
         assert ack == CommandAck(id="ab" * 16, ok=True, opened=["A1", "B2"])
         wait_until(lambda: pulses(rig, "A1") == 1 and pulses(rig, "B2") == 1, what="both relays pulsed")
@@ -123,7 +113,7 @@ def test_remote_unlock_pulses_reports_and_acknowledges(cloud, config):
 def test_refused_commands_open_nothing(cloud, config, cmd, detail):
     with running_rig(config) as rig:
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
-        send(cloud, cmd)
+        cloud.send_command(cmd)
         ack = cloud.wait_for(Channel.CMD_ACK, lambda m: m.id == cmd.id)
         assert not ack.ok and ack.opened == [] and detail in ack.detail
         assert pulses(rig, "A1") == 0
@@ -135,15 +125,15 @@ def test_a_redelivered_command_is_acknowledged_again_but_not_executed(cloud, con
     cmd = command("B2", id="cd" * 16)
     with running_rig(config) as rig:
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
-        send(cloud, cmd)
-        send(cloud, cmd)
-        wait_until(lambda: len(acks(cloud, cmd.id)) == 2, what="two acknowledgements")
+        cloud.send_command(cmd)
+        cloud.send_command(cmd)
+        wait_until(lambda: len(cloud.acks(cmd.id)) == 2, what="two acknowledgements")
         assert rig.agent.stats["commands_repeated"] == 1
     with running_rig(config) as rig:  # remembered across a restart
-        send(cloud, cmd)
-        wait_until(lambda: len(acks(cloud, cmd.id)) == 3, what="a third acknowledgement")
+        cloud.send_command(cmd)
+        wait_until(lambda: len(cloud.acks(cmd.id)) == 3, what="a third acknowledgement")
         assert pulses(rig, "B2") == 0
-    assert all(a == CommandAck(id=cmd.id, ok=True, opened=["B2"]) for a in acks(cloud, cmd.id))
+    assert all(a == CommandAck(id=cmd.id, ok=True, opened=["B2"]) for a in cloud.acks(cmd.id))
     assert len(cloud.events(K.UNLOCKED)) == 1  # opened once
 
 
@@ -154,7 +144,7 @@ def test_a_command_that_expires_while_the_uplink_is_down_does_nothing(cloud, con
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
         rig.agent.set_uplink(False)
         wait_until(lambda: not rig.agent.status()["connected"], what="the cut")
-        send(cloud, cmd)  # the broker keeps it for the locker's persistent session
+        cloud.send_command(cmd)  # the broker keeps it for the locker's persistent session
         wait_until(lambda: clock() > cmd.expires_at, what="the command's expiry")
         rig.agent.set_uplink(True)
         ack = cloud.wait_for(Channel.CMD_ACK, lambda m: m.id == cmd.id)

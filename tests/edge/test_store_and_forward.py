@@ -169,6 +169,6 @@ def test_status_shows_the_outbox(cloud, config):
     with running_rig(config) as rig:
         cloud.wait_for(Channel.STATE, lambda m: m.state == "online")
         outbox = rig.agent.status()["outbox"]
-        assert set(outbox) == {"depth", "rows", "bound", "thinned", "in_flight", "sent", "acknowledged"}
+        assert set(outbox) == {"depth", "rows", "bound", "thinned", "in_flight", "sent", "acknowledged", "archived"}
         assert outbox["depth"] == {"events": 0, "telemetry": 0, "reported": outbox["depth"]["reported"], "cmd/ack": 0}
-        assert (outbox["bound"], outbox["thinned"]) == (50_000, 0)
+        assert (outbox["bound"], outbox["thinned"], outbox["archived"]) == (50_000, 0, 0)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from lockers.errors import MalformedMessage
 from lockers.layout import Zone
 from lockers.protocol import codec
-from lockers.protocol.messages import DesiredState, Event, EventKind, Quality, Reading, StateMessage, Telemetry
+from lockers.protocol.messages import (
+    MAX_RESEND,
+    Command,
+    DesiredState,
+    Event,
+    EventKind,
+    Quality,
+    Reading,
+    Reported,
+    StateMessage,
+    Telemetry,
+)
 from lockers.protocol.topics import Channel, TopicAddress, cloud_subscription, parse_topic, topic
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -108,3 +121,100 @@ def test_unknown_fields_from_newer_peers_are_ignored():
 def test_preview_truncates():
     assert codec.preview(b"x" * 500, limit=10) == "x" * 10 + "…"
     assert codec.preview(b"\xff\xfeok").endswith("ok")
+
+
+# --- reported.last_seq and the resend command ------------------------------------------------------------
+
+EXPIRES = "2026-11-26T12:10:00Z"
+
+
+@pytest.mark.parametrize(
+    ("payload", "last_seq"),
+    [
+        (b'{"desired_version": 3, "agent": "0.2.0", "ts": "2026-11-26T12:00:00Z"}', 0),  # an older agent
+        (b'{"desired_version": 3, "agent": "0.3.0", "ts": "2026-11-26T12:00:00Z", "last_seq": 0}', 0),
+        (b'{"desired_version": 3, "agent": "0.3.0", "ts": "2026-11-26T12:00:00Z", "last_seq": 4711}', 4711),
+    ],
+    ids=["absent", "zero", "numbered"],
+)
+def test_reported_says_the_newest_event_number(payload, last_seq):
+    reported = codec.decode(Channel.REPORTED, payload)
+    assert isinstance(reported, Reported) and reported.last_seq == last_seq
+    assert codec.decode(Channel.REPORTED, codec.encode(reported)) == reported
+
+
+def test_reported_refuses_a_negative_last_seq():
+    with pytest.raises(MalformedMessage, match="last_seq"):
+        codec.decode(
+            Channel.REPORTED, b'{"desired_version": 3, "agent": "a", "ts": "2026-11-26T12:00:00Z", "last_seq": -1}'
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"kind": "unlock", "compartments": ["A1", "B2"]}, ("unlock", ["A1", "B2"], None, None)),
+        ({"kind": "resend", "from_seq": 8, "to_seq": 10}, ("resend", [], 8, 10)),
+        ({"kind": "resend", "from_seq": 5, "to_seq": 5}, ("resend", [], 5, 5)),
+        ({"kind": "resend", "from_seq": 1, "to_seq": MAX_RESEND}, ("resend", [], 1, MAX_RESEND)),
+    ],
+    ids=["unlock", "resend", "resend-one", "resend-the-most"],
+)
+def test_commands_of_each_kind(fields, expected):
+    body = {"id": "ab" * 16, "expires_at": EXPIRES, "issued_by": "cloud", **fields}
+    command = codec.decode(Channel.CMD, json.dumps(body).encode())
+    assert isinstance(command, Command)
+    assert (command.kind, command.compartments, command.from_seq, command.to_seq) == expected
+    assert codec.decode(Channel.CMD, codec.encode(command)) == command
+
+
+def test_an_unlock_encodes_as_before():
+    command = Command(id="ab" * 16, kind="unlock", compartments=["A1"], expires_at=EXPIRES, issued_by="Anna")
+    assert json.loads(codec.encode(command)) == {
+        "v": 1,
+        "id": "ab" * 16,
+        "kind": "unlock",
+        "compartments": ["A1"],
+        "expires_at": "2026-11-26T12:10:00Z",
+        "issued_by": "Anna",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"kind": "unlock"}, "at least one compartment"),
+        ({"kind": "unlock", "compartments": []}, "at least one compartment"),
+        ({"kind": "unlock", "compartments": ["A1"], "from_seq": 1, "to_seq": 2}, "no sequence range"),
+        ({"kind": "resend", "from_seq": 3}, "from_seq and to_seq"),
+        ({"kind": "resend", "to_seq": 3}, "from_seq and to_seq"),
+        ({"kind": "resend", "from_seq": 0, "to_seq": 3}, "from_seq"),
+        ({"kind": "resend", "from_seq": 9, "to_seq": 8}, "to_seq must not be below from_seq"),
+        ({"kind": "resend", "from_seq": 1, "to_seq": MAX_RESEND + 1}, f"at most {MAX_RESEND}"),
+        ({"kind": "resend", "from_seq": 1, "to_seq": 2, "compartments": ["A1"]}, "opens nothing"),
+        ({"kind": "reboot", "compartments": ["A1"]}, "kind"),
+    ],
+    ids=[
+        "unlock-without-compartments",
+        "unlock-empty",
+        "unlock-with-range",
+        "resend-without-end",
+        "resend-without-start",
+        "resend-from-zero",
+        "resend-backwards",
+        "resend-too-long",
+        "resend-with-compartments",
+        "unknown-kind",
+    ],
+)
+def test_commands_refused(fields, fragment):
+    body = {"id": "ab" * 16, "expires_at": EXPIRES, "issued_by": "cloud", **fields}
+    with pytest.raises(MalformedMessage) as refused:
+        codec.decode(Channel.CMD, json.dumps(body).encode())
+    assert fragment in str(refused.value)
+
+
+def test_messages_stay_frozen():
+    command = Command(id="ab" * 16, kind="resend", from_seq=1, to_seq=2, expires_at=EXPIRES, issued_by="cloud")
+    with pytest.raises(ValidationError):
+        command.to_seq = 3  # type: ignore[misc]
