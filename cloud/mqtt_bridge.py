@@ -64,6 +64,7 @@ class MqttBridge:
         self._telemetry: TelemetryHandler | None = None
         self._keep_failed: FailureSink | None = None
         self._worker: threading.Thread | None = None
+        self.connections = 0  # connections the broker confirmed since start; the watchdog republishes on a new one
         self._session = MqttSession(
             address,
             settings.mqtt_client_id,
@@ -71,6 +72,7 @@ class MqttBridge:
             subscriptions=[(cloud_subscription(channel), 1) for channel in SUBSCRIBED],
             persistent=True,
             manual_ack=True,  # acknowledged once stored: a crash loses nothing the broker handed over
+            on_connection=self._connection_changed,
         )
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -135,6 +137,11 @@ class MqttBridge:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     # --- paho's thread: hand over only --------------------------------------------------------------
+
+    # network thread: count only
+    def _connection_changed(self, up: bool) -> None:
+        if up:
+            self.connections += 1
 
     def _enqueue(self, inbound: Inbound) -> None:
         if not self._accepting:

@@ -128,7 +128,9 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         coldchain=coldchain,
         monitoring=monitoring,
         notifier=notifier,
-        watchdog=Watchdog(db, settings, alerts, desired, notifier, presence, commands),
+        watchdog=Watchdog(
+            db, settings, alerts, desired, notifier, presence, commands, connections=lambda: bridge.connections
+        ),
         exporter=exporter,
     )
 

@@ -1,4 +1,5 @@
-"""The cloud's wall-clock duties, in one background thread: lockers gone offline, gaps in lockers' event
+"""The cloud's wall-clock duties, in one background thread: desired states republished after the broker came
+back (a crashed broker may have lost its retained copies), lockers gone offline, gaps in lockers' event
 numbering (asking the locker to send them again, then alerting when they stay open too long), alerts nobody
 acknowledged, and retention of readings. (Alarm rules run on
 the lockers' own timestamps; these are about people and time passing here.) Each step reads first and opens
@@ -47,6 +48,7 @@ class Watchdog:
         notifier: Waker,
         presence: PresenceRule,
         commands: Commands | None = None,
+        connections: Callable[[], int] | None = None,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -55,6 +57,8 @@ class Watchdog:
         self._notifier = notifier
         self._presence = presence
         self._commands = commands  # None: no resend requests
+        self._connections = connections  # how often the MQTT session connected so far (None: not watched)
+        self._connections_seen: int | None = None
         self.resends_requested = 0  # resend commands sent since this process started
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,6 +78,7 @@ class Watchdog:
         last_purge = None
         while not self._stop.wait(self._settings.watchdog_interval_s):
             now = utcnow()
+            self._guarded(self.republish_after_reconnect, now)
             self._guarded(self.check_offline, now)
             self._guarded(self.request_resends, now)
             self._guarded(self.check_gaps, now)
@@ -127,6 +132,18 @@ class Watchdog:
         return len(to_raise), len(to_clear)
 
     # --- gaps in event numbering -----------------------------------------------------------------------
+
+    def republish_after_reconnect(self, _now: datetime) -> int:
+        """Republish every desired state once the MQTT session connected again since the last look (the start-up
+        connection is covered by the runtime); how many lockers were republished."""
+        if self._connections is None:
+            return 0
+        seen, self._connections_seen = self._connections_seen, self._connections()
+        if seen is None or self._connections_seen <= seen:
+            return 0
+        count = self._desired.publish_all()
+        log.info("connected to the broker again: republished the desired states of %d locker(s)", count)
+        return count
 
     def request_resends(self, now: datetime) -> int:
         """Ask each online locker to send again the events missing for DK_RESEND_AFTER_S, and again at most every
