@@ -16,15 +16,14 @@ from tests.support import wait_until
 
 
 class Burst:
-    """Junk codes typed at the locker as fast as it answers, from a thread.
+    """Junk codes typed at the locker as fast as it answers, from a thread, until `finish`.
 
     Every refusal the locker answers is a `code_rejected` event it has numbered and committed to its outbox
     (the answer comes after the commit), so `refused` is a lower bound on the events that must reach the cloud.
     While the locker is down the requests fail; they are counted and the burst goes on."""
 
-    def __init__(self, locker: str, total: int) -> None:
+    def __init__(self, locker: str) -> None:
         self.locker = locker
-        self.total = total
         self.refused = 0
         self.unanswered = 0
         self._stop = threading.Event()
@@ -35,15 +34,14 @@ class Burst:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(30)
+        self.finish()
 
     def _run(self) -> None:
         n = 0
-        while self.refused < self.total and not self._stop.is_set():
+        while not self._stop.is_set():
             n += 1
             try:
-                answer = request(self.locker, {"cmd": "scan", "code": f"JUNK-{n}"}, timeout=3)
+                answer = request(self.locker, {"cmd": "scan", "code": f"JUNK-{n}"}, timeout=10)
             except ControlError:
                 self.unanswered += 1
                 self._stop.wait(0.05)
@@ -51,13 +49,19 @@ class Burst:
             if not answer["ok"] and answer.get("reason") == "malformed":
                 self.refused += 1
 
-    def reach(self, count: int, timeout: float = 60) -> None:
-        """Wait until the locker has refused `count` codes of this burst."""
+    def reach(self, count: int, timeout: float = 60) -> int:
+        """Wait until the locker has refused `count` codes of this burst; returns the refusals so far."""
         wait_until(lambda: self.refused >= count, timeout, f"{count} refusals of the burst (now {self.refused})")
+        return self.refused
 
-    def finish(self, timeout: float = 120) -> int:
-        """Wait for the whole burst; returns the refusals."""
-        self.reach(self.total, timeout)
+    def more(self, count: int, timeout: float = 60) -> int:
+        """Wait for `count` more refusals."""
+        return self.reach(self.refused + count, timeout)
+
+    def finish(self) -> int:
+        """Stop the burst; returns the refusals."""
+        self._stop.set()
+        self._thread.join(30)
         return self.refused
 
 
