@@ -4,13 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean bench
 
 demo: $(STAMP)
 	$(BIN)/dorpskluis demo $(ARGS)
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The benchmark suite: writes benchmarks/RESULTS.md (ARGS="--smoke" for a quick check that it works).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

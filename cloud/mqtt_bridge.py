@@ -9,6 +9,10 @@ with a short excerpt, and dropped.
 Nothing received is lost (docs/protocol.md, "Delivery guarantees"): each message is acknowledged to the broker
 only once its transaction committed (or it was dropped as bad input, or kept in `ingest_failures` after a bug);
 while the database is unavailable the worker retries with backoff, so the broker keeps the rest queued.
+
+Past one process (DK_MQTT_SHARE_GROUP): telemetry is a shared subscription, so the broker hands each telemetry
+message to one node of the group; events, state, reported and command acks stay with the main node, whose one
+worker applies them in arrival order (per-locker event numbering needs that). See `subscriptions`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ _JSON_NUL = b"\\u0000"
 SUBSCRIBED = (Channel.STATE, Channel.TELEMETRY, Channel.EVENTS, Channel.REPORTED, Channel.CMD_ACK)
 
 
+def subscriptions(settings: Settings) -> list[tuple[str, int]]:
+    """What the node subscribes to. With a share group only telemetry is shared: its storage is idempotent and
+    per locker serialised in the database, whereas events, state, reported and command acks must be applied one
+    at a time in arrival order, so they stay on the one main node (never on a `ingest_telemetry_only` node)."""
+    group = settings.mqtt_share_group
+    if settings.ingest_telemetry_only:
+        return [(cloud_subscription(Channel.TELEMETRY, group), 1)]
+    return [(cloud_subscription(channel, group if channel is Channel.TELEMETRY else None), 1) for channel in SUBSCRIBED]
+
+
 class _Abandoned(Exception):
     """Stopping while the database is unavailable: the message stays unacknowledged, the broker keeps it."""
 
@@ -69,10 +83,11 @@ class MqttBridge:
             address,
             settings.mqtt_client_id,
             on_message=self._enqueue,
-            subscriptions=[(cloud_subscription(channel), 1) for channel in SUBSCRIBED],
+            subscriptions=subscriptions(settings),
             persistent=True,
             manual_ack=True,  # acknowledged once stored: a crash loses nothing the broker handed over
             on_connection=self._connection_changed,
+            tcp_nodelay=settings.mqtt_tcp_nodelay,
         )
 
     # --- lifecycle ------------------------------------------------------------------------------------

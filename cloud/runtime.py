@@ -103,6 +103,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     alerts = Alerts(db, settings)
     coldchain = ColdChain(settings, limits)
     monitoring = Monitoring(limits, alerts, coldchain)
+    monitoring.shared = settings.mqtt_share_group is not None  # telemetry shared with other ingest processes
     notifier = Notifier(db, settings, webhook_secret)
     commands = Commands(db, bridge)
     presence = PresenceRule(settings.offline_after_s)

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_client_id: str = "dk-cloud"
+    mqtt_tcp_nodelay: bool = Field(True, description="false: Nagle on (only for the ingest benchmark's baseline)")
+    # Scaling ingest past one process: every node in the group gets a share of the telemetry (`$share/...`).
+    mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$", description="shared telemetry group")
+    ingest_telemetry_only: bool = Field(
+        False, description="an extra ingest node: telemetry only; events, state and acks stay on the main node"
+    )
 
     admin_key: SecretStr | None = None
     signing_key_file: Path | None = Field(None, description="Ed25519 private key (PEM); default data_dir")

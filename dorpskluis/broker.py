@@ -40,9 +40,13 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
     raise TransportError(f"nothing listens on {host}:{port} after {timeout:g}s")
 
 
-def render_mosquitto_config(template: str, *, host: str, port: int, data_dir: Path, log_file: Path) -> str:
-    """The project's mosquitto.conf with listener, persistence folder and log file made local."""
-    kept = [line for line in template.splitlines() if line.split(" ", 1)[0] not in _LOCAL_KEYS]
+def render_mosquitto_config(
+    template: str, *, host: str, port: int, data_dir: Path, log_file: Path, tcp_nodelay: bool = True
+) -> str:
+    """The project's mosquitto.conf with listener, persistence folder and log file made local; without
+    `tcp_nodelay`, Mosquitto's default (Nagle on: the baseline of the ingest benchmark)."""
+    dropped = _LOCAL_KEYS if tcp_nodelay else (*_LOCAL_KEYS, "set_tcp_nodelay")
+    kept = [line for line in template.splitlines() if line.split(" ", 1)[0] not in dropped]
     local = [
         f"listener {port} {host}",
         f"persistence_location {data_dir}/",
@@ -88,6 +92,7 @@ class RunningBroker:
     port: int
     workdir: Path
     process: subprocess.Popen | None = None
+    tcp_nodelay: bool = True  # False: Mosquitto's default, for the benchmarks' baseline
 
     def start(self, timeout: float = 15.0) -> RunningBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +121,7 @@ class RunningBroker:
                     port=self.port,
                     data_dir=data,
                     log_file=self.workdir / "mosquitto.log",
+                    tcp_nodelay=self.tcp_nodelay,
                 )
             )
             return [binary, "-c", str(conf)]
@@ -144,7 +150,11 @@ class RunningBroker:
             self.process.wait()
 
 
-def start_broker(workdir: Path, port: int | None = None, host: str = "127.0.0.1") -> RunningBroker:
+def start_broker(
+    workdir: Path, port: int | None = None, host: str = "127.0.0.1", *, tcp_nodelay: bool = True
+) -> RunningBroker:
     """Start the preferred broker on `port` (a free one when None) with its files under `workdir`."""
-    broker = RunningBroker(kind=broker_kind(), host=host, port=port or free_port(host), workdir=workdir)
+    broker = RunningBroker(
+        kind=broker_kind(), host=host, port=port or free_port(host), workdir=workdir, tcp_nodelay=tcp_nodelay
+    )
     return broker.start()

@@ -7,7 +7,6 @@ locker, plus the keypad's new attempt state either way.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.keypad import KeypadState
 from edge.store import LoadedPart
-from lockers.codes import CodeClaims, CodeKind, hash_pin, is_pin, verify_token
+from lockers.codes import CodeClaims, CodeKind, TypedPin, is_pin, verify_token
 from lockers.door import DropoffSession, PickupSession, Session
 from lockers.errors import CodeRejected
-from lockers.protocol.messages import DesiredState, EdgeSettings, Method, PickupGrant, RejectReason
+from lockers.protocol.messages import DesiredState, EdgeSettings, Method, RejectReason
 
 # What the person at the locker reads for each refusal (short, plain English for now).
 MESSAGES: dict[RejectReason, str] = {
@@ -111,9 +110,10 @@ def _check_pin(pin: str, ctx: CodeContext) -> Decision | Refusal:
         return _refuse(
             RejectReason.NOTHING_TO_OPEN, Method.PIN, keypad, "no desired state yet", "This locker has no orders yet."
         )
-    pin_hash = hash_pin(pin, ctx.desired.pin_salt)
-    grant = _grant_for_pin(pin_hash, ctx.desired.pickups)
-    if grant is None and pin_hash in ctx.used_pins:
+    # Hashed once per scrypt cost among the stored hashes (one, or two while older hashes are live).
+    typed = TypedPin(pin, ctx.desired.pin_salt)
+    grant = next((g for g in ctx.desired.pickups if typed.matches(g.pin_hash)), None)
+    if grant is None and any(typed.matches(used) for used in ctx.used_pins):
         return _refuse(
             RejectReason.ALREADY_USED, Method.PIN, keypad, "PIN of a collected order", "This PIN has already been used."
         )
@@ -135,13 +135,6 @@ def _check_pin(pin: str, ctx: CodeContext) -> Decision | Refusal:
             RejectReason.EXPIRED, Method.PIN, keypad, f"pickup of order {grant.order} expired", "This PIN has expired."
         )
     return _pickup(grant.order, grant.code_id, grant.compartments, Method.PIN, ctx, keypad.succeeded())
-
-
-def _grant_for_pin(pin_hash: str, pickups: list[PickupGrant]) -> PickupGrant | None:
-    for grant in pickups:
-        if grant.pin_hash and hmac.compare_digest(grant.pin_hash, pin_hash):
-            return grant
-    return None
 
 
 # --- tokens ---------------------------------------------------------------------------------------------

@@ -126,9 +126,13 @@ class MqttSession:
         reconnect_max_s: float = RECONNECT_MAX_S,
         rng: random.Random | None = None,
         manual_ack: bool = False,
+        tcp_nodelay: bool = True,
     ) -> None:
         """`manual_ack`: QoS 1 messages are acknowledged to the broker only when the receiver calls `Inbound.ack`
-        (in arrival order), so what a crash interrupts is delivered again; otherwise paho acks on receipt."""
+        (in arrival order), so what a crash interrupts is delivered again; otherwise paho acks on receipt.
+        `tcp_nodelay=False` keeps paho's default socket (Nagle on): only for the ingest benchmark's baseline.
+        Subscriptions may be shared (`$share/<group>/<filter>`, MQTT 5 semantics that Mosquitto 2 also offers
+        to 3.1.1 clients): each message of the filter then goes to one member of the group."""
         self.address = address
         self.client_id = client_id
         self._on_message = on_message
@@ -164,7 +168,8 @@ class MqttSession:
             client.will_set(will.topic, will.payload, will.qos, will.retain)
         client.max_queued_messages_set(max_queued)
         client.max_inflight_messages_set(0)  # unlimited: callers bound their own window (edge.publisher)
-        client.on_socket_open = self._guard(lambda _c, _u, sock: _set_nodelay(sock))
+        if tcp_nodelay:
+            client.on_socket_open = self._guard(lambda _c, _u, sock: _set_nodelay(sock))
         # Registering a write callback keeps paho from writing to the socket on the publisher's thread:
         # publish() only queues and wakes the network thread, the one thread that touches the socket.
         client.on_socket_register_write = lambda _c, _u, _s: None

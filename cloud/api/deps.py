@@ -44,15 +44,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ApiKey = Annotated[str | None, Security(_api_key)]
 
 
-def get_caller(runtime: RuntimeDep, session: SessionDep, api_key: ApiKey) -> Caller:
-    return resolve_caller(session, runtime.settings.admin_key_value(), api_key)
+def get_caller(runtime: RuntimeDep, api_key: ApiKey) -> Caller:
+    # A session of its own, closed at once: holding the request's read connection while a service waits for a
+    # write connection would let a burst of requests take every pooled connection and wait for each other.
+    with runtime.db.read() as session:
+        return resolve_caller(session, runtime.settings.admin_key_value(), api_key)
 
 
-def get_optional_caller(runtime: RuntimeDep, session: SessionDep, api_key: ApiKey) -> Caller | None:
+def get_optional_caller(runtime: RuntimeDep, api_key: ApiKey) -> Caller | None:
     """The caller when an API key is sent (an unknown key is still refused), else None."""
     if not api_key:
         return None
-    return resolve_caller(session, runtime.settings.admin_key_value(), api_key)
+    return get_caller(runtime, api_key)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

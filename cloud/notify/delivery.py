@@ -11,12 +11,13 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import func, select
 
 from cloud.db import Database, utcnow
 from cloud.models_monitoring import Notification
 from cloud.notify.outbox import EMAIL, WEBHOOK
-from cloud.notify.senders import DeliveryError, post_webhook, send_email
+from cloud.notify.senders import DeliveryError, post_webhook, send_email, webhook_client
 from cloud.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Notifier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._http: httpx.Client | None = None  # one for all webhooks: built once, connections kept
+        self._http_lock = threading.Lock()
 
     def start(self) -> None:
         self._stop.clear()
@@ -50,11 +53,23 @@ class Notifier:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("notification thread still sending after %gs; leaving it behind", timeout)
+                return
+        with self._http_lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def wake(self) -> None:
         self._wake.set()
 
+    def _client(self) -> httpx.Client:
+        with self._http_lock:
+            if self._http is None:
+                self._http = webhook_client()
+            return self._http
+
     def _run(self) -> None:
+        self._client()  # built before the first alert, not while it waits
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -120,7 +135,13 @@ class Notifier:
         elif notification.channel == WEBHOOK:
             timestamp = int(utcnow().timestamp())
             post_webhook(
-                notification.target, self._secret, notification.event, notification.id, notification.body, timestamp
+                notification.target,
+                self._secret,
+                notification.event,
+                notification.id,
+                notification.body,
+                timestamp,
+                self._client(),
             )
         else:
             raise DeliveryError(f"unknown channel {notification.channel!r}", permanent=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from cloud.db import Database, utcnow
 from cloud.errors import NotFound
@@ -27,12 +29,18 @@ class Publisher(Protocol):
     def publish_desired(self, locker_id: str, state: DesiredState) -> None: ...
 
 
+# Of an order the desired state needs only its parts: its other collections are not loaded up front (one query
+# each, on every order placed or changed).
+_PARTS_ONLY = (lazyload(Order.transitions), lazyload(Order.breaches), lazyload(Order.coldchain_records))
+
+
 def build_desired(session: Session, locker: Locker, version: int, now: datetime) -> DesiredState:
     """Everything `locker` must know: pending drop-offs, ready pickups, revoked codes, its PIN salt."""
     orders = session.scalars(
         select(Order)
         .where(Order.locker_id == locker.id, Order.status.in_([OrderStatus.ASSIGNED, OrderStatus.READY]))
         .order_by(Order.created_at, Order.id)
+        .options(*_PARTS_ONLY)
     ).all()
     dropoffs: list[DropoffGrant] = []
     pickups: list[PickupGrant] = []
@@ -105,14 +113,29 @@ class DesiredStates:
                 ).scalar_one_or_none()
                 if version is None:
                     raise NotFound(f"no locker {locker_id!r}")
-                locker = session.get(Locker, locker_id, populate_existing=True)
+                locker = session.get(Locker, locker_id, populate_existing=True, options=[lazyload(Locker.compartments)])
                 state = build_desired(session, locker, version, utcnow())
-            try:
-                self._publisher.publish_desired(locker_id, state)
-            except TransportError as exc:
-                # Committed already; the next change or restart publishes a newer version anyway.
-                log.warning("desired state v%d of %s not published: %s", state.version, locker_id, exc)
-                return state
+            self._send(locker_id, state)
+        return state
+
+    @contextmanager
+    def first(self, locker_id: str, pin_salt: str) -> Iterator[DesiredState]:
+        """The first desired state of a locker being registered in the caller's block (version 1: its PIN salt, no
+        orders yet, as `build_desired` would find), published once the block ended without an error. The locker's
+        lock is held throughout, so no later version can reach the broker before it."""
+        state = DesiredState(version=1, issued_at=utcnow(), pin_salt=pin_salt)
+        with self._lock(locker_id):
+            yield state
+            self._send(locker_id, state)
+
+    def _send(self, locker_id: str, state: DesiredState) -> None:
+        """Publish a committed state; the caller holds the locker's lock."""
+        try:
+            self._publisher.publish_desired(locker_id, state)
+        except TransportError as exc:
+            # Committed already; the next change or restart publishes a newer version anyway.
+            log.warning("desired state v%d of %s not published: %s", state.version, locker_id, exc)
+            return
         log.info(
             "desired state v%d of %s: %d drop-off(s), %d pickup(s), %d revoked",
             state.version,
@@ -121,7 +144,6 @@ class DesiredStates:
             len(state.pickups),
             len(state.revoked),
         )
-        return state
 
     def publish_all(self) -> int:
         """Republish every locker's state (at start-up: the broker may have lost its retained copies)."""

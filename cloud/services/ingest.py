@@ -153,7 +153,11 @@ class Ingest:
         new: list[LockerReading] = []
         with self._monitoring.staged() as stage, self._db.write() as session:
             wanted = sorted({address.locker for address, _ in items})
-            known = set(session.scalars(select(Locker.id).where(Locker.id.in_(wanted))))
+            # Locked in id order: ingest processes sharing the telemetry (`$share/...`) take turns per locker,
+            # without deadlocks, and each then reads what the other committed (monitors, limits).
+            known = set(
+                session.scalars(select(Locker.id).where(Locker.id.in_(wanted)).order_by(Locker.id).with_for_update())
+            )
             batch: list[LockerReading] = []
             for address, message in items:
                 if address.locker not in known:
@@ -163,9 +167,7 @@ class Ingest:
                 batch += [(address.locker, reading) for reading in message.readings]
             if batch:
                 session.execute(update(Locker).where(Locker.id.in_(known)).values(last_seen=utcnow()))
-                new = readings.store_raw(session, batch)
-                readings.aggregate(session, new)
-                readings.update_latest(session, new)
+                new = readings.store(session, batch)
                 self._monitoring.observe_readings(session, after, stage, new)
         after.run(self._desired, self._notifier)
         self._hand_to_sinks(new)

@@ -57,6 +57,12 @@ class Limits:
                 self._cache[key] = limits
         return limits
 
+    def forget_all(self) -> None:
+        """Drop the whole cache (another process may have changed limits)."""
+        with self._lock:
+            self._cache.clear()
+            self._generation += 1
+
     def preload(self, session: Session, locker_ids: set[str]) -> None:
         """Cache the limits of every zone of these lockers with one query (ingest of many lockers at once)."""
         with self._lock:

@@ -7,6 +7,7 @@ rolled-back batch leaves no trace and a restarted cloud continues from the store
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from cloud.services.aftercommit import AfterCommit
 from cloud.services.alerts import Alerts
 from cloud.services.coldchain import ColdChain
 from cloud.services.limits import Limits
-from cloud.services.readings import LockerReading
+from cloud.services.readings import LockerReading, pg_execute, pg_text_array
 from lockers.layout import Zone
 from sensors.rules import AlarmChange, AlarmKind, SensorMonitor, observe_door, observe_reading
 
@@ -38,6 +39,9 @@ class Stage:
     def persist(self, session: Session) -> None:
         """Upsert every changed state in one statement."""
         if not self.states:
+            return
+        if session.get_bind().dialect.name == "postgresql":
+            self._persist_pg(session)
             return
         table = SensorMonitorRow.__table__
         insert = dialect_insert(session, table)
@@ -56,6 +60,25 @@ class Stage:
         ]
         session.execute(statement, rows)
 
+    def _persist_pg(self, session: Session) -> None:
+        """The same upsert as one prepared statement over text arrays (the generic one cost ~90 µs a row)."""
+        keys = sorted(self.states)  # the same lock order in every ingest process
+        columns = [
+            pg_text_array(lk for lk, _ in keys),
+            pg_text_array(sensor for _, sensor in keys),
+            pg_text_array(self.states[key][0].value for key in keys),
+            pg_text_array(json.dumps(self.states[key][1].to_json()) for key in keys),
+        ]
+        pg_execute(session, _PERSIST_PG, [utcnow(), *columns])
+
+
+_PERSIST_PG = """
+INSERT INTO sensor_monitors (locker_id, sensor, zone, state, updated_at)
+SELECT l, s, z, st::json, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(l, s, z, st)
+ON CONFLICT (locker_id, sensor) DO UPDATE SET
+    zone = excluded.zone, state = excluded.state, updated_at = excluded.updated_at
+"""
+
 
 class Monitoring:
     """The rules applied to what lockers report, and their alarm changes turned into alerts."""
@@ -66,10 +89,18 @@ class Monitoring:
         self._coldchain = coldchain
         self._states: dict[Key, SensorMonitor] = {}
         self._lock = threading.Lock()
+        # Several ingest processes share the telemetry (DK_MQTT_SHARE_GROUP): another one may have moved a monitor
+        # on or read new limits, so each transaction starts from the stored states and limits (ingest locks the
+        # locker rows first, so what it reads is the latest committed).
+        self.shared = False
 
     @contextmanager
     def staged(self) -> Iterator[Stage]:
         """Wrap this AROUND the write transaction: the cache takes the states only if the block succeeds."""
+        if self.shared:
+            with self._lock:
+                self._states.clear()
+            self._limits.forget_all()
         stage = Stage()
         yield stage
         with self._lock:

@@ -12,7 +12,7 @@ from cloud.assignment import PartNeed, Slot, assign
 from cloud.db import Database, utcnow
 from cloud.errors import Forbidden, InvalidRequest, NotFound
 from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
-from cloud.models import Locker, Order, OrderPart, Vendor
+from cloud.models import Compartment, Locker, Order, OrderPart, Vendor
 from cloud.schemas import OrderCreate, OrderOut
 from cloud.services import history, views
 from cloud.services.access import Admin, Caller, VendorCaller, require_order_access
@@ -24,20 +24,6 @@ from lockers.layout import Size, Zone, is_locker_id
 log = logging.getLogger(__name__)
 
 
-def occupied_compartments(session: Session, locker_id: str) -> set[str]:
-    """Compartments held by an order that is assigned, loaded, ready or expired."""
-    rows = session.scalars(
-        select(OrderPart.compartment_id)
-        .join(Order, Order.id == OrderPart.order_id)
-        .where(
-            Order.locker_id == locker_id,
-            Order.status.in_(HOLDS_COMPARTMENTS),
-            OrderPart.compartment_id.is_not(None),
-        )
-    )
-    return set(rows)
-
-
 def find_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
     """The order with this id (as people type it), or NotFound; ill-formed ids never reach the database."""
     normalized = normalize_order_id(order_id)
@@ -47,8 +33,36 @@ def find_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
     return order
 
 
-def slots_of(locker: Locker) -> list[Slot]:
-    return [Slot(c.id, Zone(c.zone), Size(c.size), c.accessible) for c in locker.compartments]
+def lock_locker(session: Session, locker_id: str) -> str:
+    """Lock the locker's row for this transaction (FOR UPDATE; SQLite's writer lock already serialises) without
+    loading it; returns its id, or NotFound."""
+    found = None
+    if is_locker_id(locker_id):
+        found = session.scalar(select(Locker.id).where(Locker.id == locker_id).with_for_update())
+    if found is None:
+        raise NotFound(f"no locker {locker_id!r}")
+    return found
+
+
+def slots_and_occupied(session: Session, locker_id: str) -> tuple[list[Slot], set[str]]:
+    """The locker's compartments and which of them an order holds, in one query (a round trip counts more
+    than the join)."""
+    holding = (
+        select(OrderPart.compartment_id)
+        .join(Order, Order.id == OrderPart.order_id)
+        .where(Order.locker_id == locker_id, Order.status.in_(HOLDS_COMPARTMENTS))
+        .subquery()
+    )
+    rows = session.execute(
+        select(Compartment.id, Compartment.zone, Compartment.size, Compartment.accessible, holding.c.compartment_id)
+        .outerjoin(holding, holding.c.compartment_id == Compartment.id)
+        .where(Compartment.locker_id == locker_id)
+        .order_by(Compartment.id)
+    ).all()
+    slots = list(
+        {cid: Slot(cid, Zone(zone), Size(size), accessible) for cid, zone, size, accessible, _ in rows}.values()
+    )
+    return slots, {cid for cid, *_, held in rows if held is not None}
 
 
 class Orders:
@@ -64,28 +78,24 @@ class Orders:
         """Create the order and reserve its compartments, all or nothing; then publish the locker's state."""
         with self._db.write() as session:
             # Serialise assignment per locker: PostgreSQL locks the row, SQLite's writer lock already does.
-            locker = session.get(Locker, request.locker, with_for_update=True) if is_locker_id(request.locker) else None
-            if locker is None:
-                raise NotFound(f"no locker {request.locker!r}")
+            locker_id = lock_locker(session, request.locker)
             vendors = self._part_vendors(session, caller, request)
             needs = [PartNeed(part.zone, part.size) for part in request.parts]
-            chosen = assign(
-                needs,
-                slots_of(locker),
-                occupied_compartments(session, locker.id),
-                locker=locker.id,
-                accessible=request.accessible,
-            )
+            slots, occupied = slots_and_occupied(session, locker_id)
+            chosen = assign(needs, slots, occupied, locker=locker_id, accessible=request.accessible)
             now = utcnow()
             order = Order(
                 id=self._unused_order_id(session),
-                locker_id=locker.id,
+                locker_id=locker_id,
                 resident_name=request.resident.name,
                 resident_email=request.resident.email,
                 resident_phone=request.resident.phone,
                 accessible=request.accessible,
                 created_at=now,
                 dropoff_until=now + timedelta(hours=self._settings.dropoff_window_hours),
+                # A new order has none: saying so spares the response two lazy loads.
+                breaches=[],
+                coldchain_records=[],
             )
             order.resident_token_hash = self._links.token_hash(order.id)
             order.parts = [

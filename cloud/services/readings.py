@@ -1,5 +1,10 @@
 """Storing temperature readings: raw rows (one statement per batch, repeats skipped), 5-minute aggregates
-upserted, the newest reading per sensor, and retention of both."""
+upserted, the newest reading per sensor, and retention of both.
+
+`store` does all three for a batch. On PostgreSQL that is ONE fixed, prepared statement over six column arrays
+(data-modifying CTEs: the readings that were new feed the aggregates and the newest readings), sent through the
+session's own psycopg connection in its transaction: building, binding and parsing multi-row VALUES statements
+cost more than executing them (profiled by benchmarks/bench_ingest.py). SQLite runs the three portable ones."""
 
 from __future__ import annotations
 
@@ -30,6 +35,17 @@ def columns(locker_id: str, reading: ReadingMessage) -> dict:
         "celsius": reading.celsius,
         "quality": reading.quality.value,
     }
+
+
+def store(session: Session, batch: Sequence[LockerReading]) -> list[LockerReading]:
+    """Store raw readings, add them to their aggregates and keep the newest per sensor; returns the readings
+    that were new (repeats of stored ones left out), in batch order."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _store_pg(session, batch)
+    new = store_raw(session, batch)
+    aggregate(session, new)
+    update_latest(session, new)
+    return new
 
 
 def store_raw(session: Session, batch: Sequence[LockerReading]) -> list[LockerReading]:
@@ -151,3 +167,81 @@ def purge(session: Session, now: datetime, raw_days: float, aggregate_days: floa
         delete(ReadingAggregate).where(ReadingAggregate.bucket_start < now - timedelta(days=aggregate_days))
     )
     return raw.rowcount, aggregates.rowcount
+
+
+# --- PostgreSQL: one statement per batch ----------------------------------------------------------------------
+
+# Rows go in sorted by key so that concurrent ingest processes (shared subscriptions) lock them in the same order.
+# LEAST and GREATEST ignore NULLs, as `_Bucket` does; the aggregate's zone is the one it was created with.
+_STORE_PG = f"""
+WITH incoming (locker_id, sensor, zone, ts, celsius, quality) AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::float8[], %s::text[])
+), inserted AS (
+    INSERT INTO readings (locker_id, sensor, zone, ts, celsius, quality)
+    SELECT * FROM incoming ORDER BY locker_id, sensor, ts
+    ON CONFLICT (locker_id, sensor, ts) DO NOTHING
+    RETURNING locker_id, sensor, zone, ts, celsius, quality
+), aggregated AS (
+    INSERT INTO reading_aggregates AS a
+        (locker_id, sensor, bucket_start, zone, count, sum_c, min_c, max_c, faulty_count)
+    SELECT locker_id, sensor, to_timestamp(floor(extract(epoch FROM ts) / {BUCKET_S}) * {BUCKET_S}), min(zone),
+           count(celsius), coalesce(sum(celsius), 0), min(celsius), max(celsius), count(*) - count(celsius)
+    FROM inserted GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (locker_id, sensor, bucket_start) DO UPDATE SET
+        count = a.count + excluded.count,
+        sum_c = a.sum_c + excluded.sum_c,
+        faulty_count = a.faulty_count + excluded.faulty_count,
+        min_c = LEAST(a.min_c, excluded.min_c),
+        max_c = GREATEST(a.max_c, excluded.max_c)
+), newest AS (
+    INSERT INTO latest_readings AS l (locker_id, sensor, zone, ts, celsius, quality)
+    SELECT DISTINCT ON (locker_id, sensor) * FROM inserted ORDER BY locker_id, sensor, ts DESC
+    ON CONFLICT (locker_id, sensor) DO UPDATE SET
+        zone = excluded.zone, ts = excluded.ts, celsius = excluded.celsius, quality = excluded.quality
+    WHERE excluded.ts >= l.ts
+)
+SELECT locker_id, sensor, ts FROM inserted
+"""
+
+
+def _store_pg(session: Session, batch: Sequence[LockerReading]) -> list[LockerReading]:
+    unique: dict[tuple[str, str, datetime], LockerReading] = {}
+    for locker_id, reading in batch:
+        unique.setdefault((locker_id, reading.sensor, reading.ts), (locker_id, reading))
+    if not unique:
+        return []
+    items = unique.values()
+    # Array literals built here: psycopg's Python list dumper cost ~8 µs per value. Text is quoted; timestamps
+    # (isoformat) and floats (repr) hold no character that is special in an array literal.
+    columns = [
+        _text_array(lk for lk, _ in items),
+        _text_array(r.sensor for _, r in items),
+        _text_array(r.zone.value for _, r in items),
+        _array(r.ts.isoformat() for _, r in items),
+        _array("NULL" if r.celsius is None else repr(float(r.celsius)) for _, r in items),
+        _text_array(r.quality.value for _, r in items),
+    ]
+    new = set(pg_execute(session, _STORE_PG, columns))
+    return [item for key, item in unique.items() if key in new]
+
+
+def pg_execute(session: Session, sql: str, params: Sequence) -> list[tuple]:
+    """Run a fixed statement (prepared) on the session's own psycopg connection, in the session's transaction;
+    returns the rows it returned, if any."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _array(values) -> str:
+    return "{" + ",".join(values) + "}"
+
+
+def pg_text_array(values) -> str:
+    """A PostgreSQL text[] literal of `values` (each quoted)."""
+    return _text_array(values)
+
+
+def _text_array(values) -> str:
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cloud.db import Database
-from cloud.models import Locker, Reading
+from cloud.models import LatestReading, Locker, Reading
 from cloud.models_monitoring import Alert, AuditEntry, ReadingAggregate
 from cloud.services import audit, readings
 from lockers.layout import demo_layout
@@ -76,6 +76,63 @@ def test_aggregates_add_up_across_batches(db):
     assert (first.bucket_start, first.zone, first.count, first.faulty_count) == (T0, "chilled", 3, 2)
     assert (first.min_c, first.max_c, first.sum_c) == (3.5, 6.5, pytest.approx(14.0))
     assert (second.bucket_start, second.count, second.min_c, second.max_c) == (T0 + timedelta(minutes=5), 1, 5.0, 5.0)
+
+
+def _tables(session) -> tuple[list, list, list]:
+    raw = session.execute(select(Reading.sensor, Reading.zone, Reading.ts, Reading.celsius, Reading.quality)).all()
+    aggregates = session.execute(
+        select(
+            ReadingAggregate.bucket_start,
+            ReadingAggregate.zone,
+            ReadingAggregate.count,
+            ReadingAggregate.sum_c,
+            ReadingAggregate.min_c,
+            ReadingAggregate.max_c,
+            ReadingAggregate.faulty_count,
+        )
+    ).all()
+    latest = session.execute(select(LatestReading.sensor, LatestReading.ts, LatestReading.celsius)).all()
+    return sorted(raw), sorted(aggregates), sorted(latest)
+
+
+def test_store_keeps_raw_aggregates_and_latest_as_the_three_steps_do(database_url):
+    """`store` (on PostgreSQL one statement) gives what store_raw + aggregate + update_latest give."""
+    batches = [
+        [reading(30, 6.5), reading(0, 4.0), reading(60, None, Quality.CRC_ERROR), reading(30, 6.5)],
+        [reading(90, 3.5), reading(0, 4.0), reading(120, None, Quality.DISCONNECTED)],  # a repeat: left out
+        [reading(300, 5.0), reading(45, 9.0)],  # next bucket; a late reading never rolls back the newest
+        [reading(600, None, Quality.POWER_ON_RESET)],  # a bucket of faults only
+    ]
+    results = []
+    for one_statement in (True, False):
+        database = Database(database_url)
+        database.create_all()
+        with database.write() as session:
+            session.execute(Reading.__table__.delete())
+            session.execute(ReadingAggregate.__table__.delete())
+            session.execute(LatestReading.__table__.delete())
+            if session.get(Locker, "dk-1") is None:
+                session.add(
+                    Locker(id="dk-1", name="D", layout=demo_layout().model_dump(mode="json"), pin_salt="0" * 32)
+                )
+        news = []
+        for batch in batches:
+            with database.write() as session:
+                if one_statement:
+                    news.append(readings.store(session, batch))
+                else:
+                    new = readings.store_raw(session, batch)
+                    readings.aggregate(session, new)
+                    readings.update_latest(session, new)
+                    news.append(new)
+        with database.read() as session:
+            results.append((news, _tables(session)))
+        database.dispose()
+    assert results[0] == results[1]
+    news, (raw, aggregates, latest) = results[0]
+    assert [len(new) for new in news] == [3, 2, 2, 1]
+    assert len(raw) == 8 and latest == [(SENSOR, T0 + timedelta(minutes=10), None)]
+    assert aggregates[0][2:] == (4, pytest.approx(23.0), 3.5, 9.0, 2)
 
 
 def test_a_bucket_of_faults_only_keeps_its_extremes_empty_until_a_usable_reading(db):

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.codecheck import CodeContext, Decision, Refusal, check_code
 from edge.keypad import KeypadState
 from edge.store import LoadedPart
-from lockers.codes import hash_pin
+from lockers.codes import LEGACY_PIN_COST, hash_pin
 from lockers.door import DropoffSession, PickupSession
 from lockers.layout import demo_layout
-from lockers.protocol.messages import EdgeSettings, Method, RejectReason
+from lockers.protocol.messages import EdgeSettings, Method, PickupGrant, RejectReason
 from tests.edge.codes_fixture import NOW, CodeBook, desired, dropoff, grant
 
 BOOK = CodeBook()
@@ -246,6 +246,16 @@ def test_pin_of_a_collected_order_is_already_used_not_a_wrong_guess():
     assert refusal.keypad.failures == 0
     wrong = check_code("555124", context(used_pins=frozenset({gone})))
     assert isinstance(wrong, Refusal) and wrong.reason is RejectReason.WRONG_PIN
+
+
+def test_pins_hashed_at_the_older_cost_still_open():
+    legacy = hash_pin("730418", DESIRED.pin_salt, LEGACY_PIN_COST)  # from a cloud before the cost travelled
+    grant = PickupGrant(order="o-legacy", code_id="aa0000ff", pin_hash=legacy, compartments=["A1"], expires_at=NOW)
+    desired = DESIRED.model_copy(update={"pickups": [*DESIRED.pickups, grant]})
+    decision = check_code("730418", context(desired=desired, now=NOW - timedelta(minutes=1)))
+    assert isinstance(decision, Decision) and decision.order == "o-legacy"
+    used = check_code("730418", context(used_pins=frozenset({legacy})))
+    assert isinstance(used, Refusal) and used.reason is RejectReason.ALREADY_USED
 
 
 @pytest.mark.parametrize(

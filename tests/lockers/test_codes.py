@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import base45
@@ -135,6 +136,50 @@ def test_pin_hash_depends_on_pin_and_salt():
     assert codes.hash_pin("482913", salt) == codes.hash_pin("482913", salt)
     assert codes.hash_pin("482913", salt) != codes.hash_pin("482914", salt)
     assert codes.hash_pin("482913", salt) != codes.hash_pin("482913", other_salt)
+
+
+def test_pin_hash_carries_its_cost_and_old_hashes_still_match():
+    salt = codes.new_pin_salt()
+    new = codes.hash_pin("482913", salt)
+    assert new.startswith("$scrypt$ln=10,r=8,p=1$") and len(new) <= 64  # fits the cloud's pin_hash column
+    assert codes.pin_hash_cost(new) == codes.PIN_COST
+    legacy = hashlib.scrypt(b"482913", salt=bytes.fromhex(salt), n=2**12, r=8, p=1, dklen=16).hex()
+    assert codes.hash_pin("482913", salt, codes.LEGACY_PIN_COST) == legacy  # what older clouds stored
+    assert codes.pin_hash_cost(legacy) == codes.LEGACY_PIN_COST
+    typed = codes.TypedPin("482913", salt)
+    assert typed.matches(new) and typed.matches(legacy) and typed.hashes_computed == 2
+    assert not codes.TypedPin("482914", salt).matches(new)
+    assert not codes.TypedPin("482914", salt).matches(legacy)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "$scrypt$ln=20,r=8,p=1$" + "ab" * 16,  # 128 MiB, seconds on a Pi: a hostile desired state
+        "$scrypt$ln=16,r=16,p=1$" + "ab" * 16,  # over the memory limit
+        "$scrypt$ln=10,r=8,p=9$" + "ab" * 16,
+        "$scrypt$ln=0,r=8,p=1$" + "ab" * 16,
+        "$scrypt$ln=10,r=8,p=1$" + "AB" * 16,
+        "$scrypt$ln=10,r=8,p=1$" + "ab" * 15,
+        "$argon2id$v=19$m=65536,t=3,p=4$" + "ab" * 16,
+        "ab" * 15,
+        "",
+    ],
+)
+def test_pin_hashes_of_unknown_form_or_excessive_cost_match_nothing(stored):
+    assert codes.pin_hash_cost(stored) is None
+    typed = codes.TypedPin("482913", codes.new_pin_salt())
+    assert not typed.matches(stored) and typed.hashes_computed == 0
+
+
+def test_a_typed_pin_is_hashed_once_per_cost_and_for_few_costs():
+    salt = codes.new_pin_salt()
+    stored = [codes.hash_pin(f"48291{i}", salt) for i in range(5)]
+    typed = codes.TypedPin("482919", salt)
+    assert not any(typed.matches(h) for h in stored) and typed.hashes_computed == 1
+    others = [codes.hash_pin("482913", salt, codes.ScryptCost(log_n)) for log_n in (4, 5, 6)]
+    capped = codes.TypedPin("482913", salt, max_costs=2)
+    assert [capped.matches(h) for h in others] == [True, True, False]  # a third cost is not computed
 
 
 @pytest.mark.parametrize(

@@ -255,3 +255,48 @@ def test_automatic_ack_needs_nothing_from_the_receiver(broker):
     assert receive(box, "dk/v1/t-auto/events").ack is None
     receiver.stop()
     sender.stop()
+
+
+def test_tcp_nodelay_can_be_left_off_for_the_benchmark_baseline(broker):
+    tuned = MqttSession(BrokerAddress(broker.host, broker.port), "tuned", persistent=False)
+    plain = MqttSession(BrokerAddress(broker.host, broker.port), "plain", persistent=False, tcp_nodelay=False)
+    for one in (tuned, plain):
+        one.start()
+        one.wait_connected(10)
+    try:
+        options = [s._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in (tuned, plain)]
+        assert options == [1, 0]
+    finally:
+        tuned.stop()
+        plain.stop()
+
+
+def test_a_shared_subscription_hands_each_message_to_one_member(broker):
+    received: dict[str, list[bytes]] = {"a": [], "b": []}
+    members = [
+        MqttSession(
+            BrokerAddress(broker.host, broker.port),
+            f"member-{name}-{time.monotonic_ns()}",
+            persistent=False,
+            on_message=lambda inbound, name=name: received[name].append(inbound.payload),
+            subscriptions=[("$share/pair/dk/v1/+/telemetry", 1)],
+        )
+        for name in received
+    ]
+    for member in members:
+        member.start()
+        member.wait_connected(10)
+    publisher = MqttSession(BrokerAddress(broker.host, broker.port), "share-sender", persistent=False)
+    publisher.start()
+    publisher.wait_connected(10)
+    try:
+        for n in range(20):
+            assert publisher.publish(Outbound(f"dk/v1/t-{n % 3}/telemetry", str(n).encode())).wait(5)
+        deadline = time.monotonic() + 10
+        while sum(map(len, received.values())) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sorted(int(p) for p in received["a"] + received["b"]) == list(range(20))
+        assert received["a"] and received["b"]
+    finally:
+        for session in (*members, publisher):
+            session.stop()
