@@ -38,7 +38,8 @@ class Fleet:
         self._clients: dict[str, MQTTClient] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self.heartbeats = 0  # `reported` sent after the first one
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # lockers that could not connect
+        self.dropped: list[str] = []  # lockers whose heartbeat failed later (e.g. a PUBACK timeout on a busy machine)
         # amqtt logs every dropped connection at WARNING: thousands of lines when we cut them on purpose
         logging.getLogger("amqtt").setLevel(logging.ERROR)
         self._loop = asyncio.new_event_loop()
@@ -109,7 +110,7 @@ class Fleet:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the connection went away under it
-            self.failures.append(f"{locker} heartbeat: {type(exc).__name__}: {exc}")
+            self.dropped.append(f"{locker} heartbeat: {type(exc).__name__}: {exc}")
 
     # --- taking lockers down -------------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 paho's network thread only enqueues what arrives; the worker takes everything queued (up to MAX_BATCH),
 parses the topic and decodes the payload once each, then hands the messages to the ingest service in
-arrival order: runs of consecutive telemetry messages as one batch (one transaction), everything else one
-by one. Anything malformed, or from a locker nobody registered, is counted by reason, logged at WARNING
-with a short excerpt, and dropped.
+arrival order: runs of consecutive telemetry messages as one batch (one transaction), runs of consecutive state
+and reported messages likewise (a fleet's births and heartbeats), events and command acks one by one. Anything
+malformed, or from a locker nobody registered, is counted by reason, logged at WARNING with a short excerpt, and
+dropped.
 
 Nothing received is lost (docs/protocol.md, "Delivery guarantees"): each message is acknowledged to the broker
 only once its transaction committed (or it was dropped as bad input, or kept in `ingest_failures` after a bug);
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from cloud.errors import DatabaseUnavailable
 from cloud.ingest_stats import IngestStats
 from cloud.services.ingest import Dropped, Outcome
+from cloud.services.presence_batch import PresenceItem, is_presence
 from cloud.settings import Settings
 from lockers.errors import MalformedMessage
 from lockers.mqtt import BrokerAddress, Delivery, Inbound, MqttSession, Outbound
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[TopicAddress, Message, bool], Outcome]  # (address, message, retained)
 TelemetryHandler = Callable[[list[tuple[TopicAddress, Telemetry]]], list[Outcome | Dropped]]
+PresenceHandler = Callable[[list[PresenceItem]], list[Outcome | Dropped]]
 FailureSink = Callable[[str, bytes, str], None]  # (topic, payload, error)
 MAX_BATCH = 500
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
@@ -76,6 +79,7 @@ class MqttBridge:
         self._stopping = threading.Event()
         self._handler: Handler | None = None
         self._telemetry: TelemetryHandler | None = None
+        self._presence: PresenceHandler | None = None
         self._keep_failed: FailureSink | None = None
         self._worker: threading.Thread | None = None
         self.connections = 0  # connections the broker confirmed since start; the watchdog republishes on a new one
@@ -93,12 +97,18 @@ class MqttBridge:
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def start(
-        self, handler: Handler, telemetry: TelemetryHandler | None = None, keep_failed: FailureSink | None = None
+        self,
+        handler: Handler,
+        telemetry: TelemetryHandler | None = None,
+        keep_failed: FailureSink | None = None,
+        presence: PresenceHandler | None = None,
     ) -> None:
         """Start the worker, then connect in the background (reconnecting until `stop`); `telemetry`, when
-        given, takes runs of telemetry messages at once; `keep_failed` stores messages whose processing raised."""
+        given, takes runs of telemetry messages at once, `presence` runs of state and reported messages;
+        `keep_failed` stores messages whose processing raised."""
         self._handler = handler
         self._telemetry = telemetry
+        self._presence = presence
         self._keep_failed = keep_failed
         self._accepting = True
         self._stopping.clear()
@@ -193,7 +203,9 @@ class MqttBridge:
                 return
 
     def _process_all(self, inbounds: list[Inbound]) -> None:
-        run: list[tuple[Inbound, TopicAddress, Telemetry]] = []
+        # One run open at a time: any other message ends it, so nothing is reordered across an event.
+        run: list[tuple[Inbound, TopicAddress, Message]] = []
+        kind: Channel | None = None
         for inbound in inbounds:
             try:
                 decoded = self._decode(inbound)
@@ -204,13 +216,31 @@ class MqttBridge:
                 _settle([inbound])
                 continue
             address, message = decoded
-            if self._telemetry is not None and isinstance(message, Telemetry):
+            this = self._run_kind(address, message)
+            if this is not None and this is kind:
                 run.append((inbound, address, message))
                 continue
+            self._end_run(kind, run)
+            run, kind = [], this
+            if this is None:
+                self._dispatch(inbound, address, message)
+            else:
+                run.append((inbound, address, message))
+        self._end_run(kind, run)
+
+    def _run_kind(self, address: TopicAddress, message: Message) -> Channel | None:
+        """Which run the message may join (TELEMETRY, or STATE for state and reported alike), None for none."""
+        if self._telemetry is not None and isinstance(message, Telemetry):
+            return Channel.TELEMETRY
+        if self._presence is not None and is_presence(address, message):
+            return Channel.STATE
+        return None
+
+    def _end_run(self, kind: Channel | None, run: list[tuple[Inbound, TopicAddress, Message]]) -> None:
+        if kind is Channel.TELEMETRY:
             self._telemetry_run(run)
-            run = []
-            self._dispatch(inbound, address, message)
-        self._telemetry_run(run)
+        elif kind is Channel.STATE:
+            self._presence_run(run)
 
     def _until_stored(self, inbounds: Sequence[Inbound], step: Callable):
         """Run `step`, again and again with backoff while the database is unavailable (raise _Abandoned when
@@ -290,6 +320,33 @@ class MqttBridge:
             log.warning("telemetry batch of %d messages failed (%s); retrying them one by one", len(run), exc)
             for item in run:
                 self._telemetry_run([item])
+            return
+        for inbound, result in zip(inbounds, results, strict=True):
+            if isinstance(result, Dropped):
+                self._drop(result.reason, str(result), inbound)
+            else:
+                self.stats.count(result)
+        _settle(inbounds)
+
+    def _presence_run(self, run: list[tuple[Inbound, TopicAddress, Message]]) -> None:
+        """One transaction for a run of state and reported messages; if it fails, each message again through the
+        one-by-one handler, so only the message at fault is set aside."""
+        if not run:
+            return
+        if len(run) == 1:
+            self._dispatch(*run[0])
+            return
+        inbounds = [inbound for inbound, _, _ in run]
+        try:
+            results = self._until_stored(
+                inbounds, lambda: self._presence([(a, m, inbound.retained) for inbound, a, m in run])
+            )
+        except _Abandoned:
+            return
+        except Exception as exc:
+            log.warning("state/reported batch of %d messages failed (%s); retrying them one by one", len(run), exc)
+            for item in run:
+                self._dispatch(*item)
             return
         for inbound, result in zip(inbounds, results, strict=True):
             if isinstance(result, Dropped):

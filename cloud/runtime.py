@@ -68,7 +68,9 @@ class CloudRuntime:
         self.exporter.start()
         self.notifier.start()
         self.presence.restart_clock()  # we heard nothing while we were down
-        self.bridge.start(self.ingest.handle, self.ingest.telemetry_batch, FailedMessages(self.db).keep)
+        self.bridge.start(
+            self.ingest.handle, self.ingest.telemetry_batch, FailedMessages(self.db).keep, self.ingest.presence_batch
+        )
         count = self.desired.publish_all()
         self.watchdog.start()
         log.info("cloud started: %d locker(s), MQTT %s:%s", count, self.settings.mqtt_host, self.settings.mqtt_port)

@@ -1,5 +1,6 @@
-"""Ingest of decoded edge messages: state, reported and events each in their own transaction; telemetry in
-batches (several queued messages, one transaction, one insert statement) that also feed the alarm rules."""
+"""Ingest of decoded edge messages: events and command acks each in their own transaction; state and reported
+alone or in runs (one transaction, see presence_batch); telemetry in batches (several queued messages, one
+transaction, one insert statement) that also feed the alarm rules."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
 from cloud.models import EdgeEvent, Locker
+from cloud.services import presence_batch as presence_runs
 from cloud.services import readings, streams
 from cloud.services.aftercommit import AfterCommit, Waker
 from cloud.services.commands import Commands, UnknownCommand
@@ -135,6 +137,21 @@ class Ingest:
                 if compartment_id in by_id:
                     set_door(by_id[compartment_id], door, message.ts)
         return Outcome.PROCESSED
+
+    def presence_batch(self, items: Sequence[presence_runs.PresenceItem]) -> list[Outcome | Dropped]:
+        """Apply a run of state and reported messages (address, message, retained) in one transaction, in arrival
+        order, as `handle` would one by one; one result per message."""
+        with self._db.write() as session:
+            unknown = presence_runs.apply(session, items, utcnow())
+        results: list[Outcome | Dropped] = []
+        for (address, message, retained), locker_id in zip(items, unknown, strict=True):
+            if locker_id is not None:
+                results.append(Dropped("unknown_locker", f"no locker {locker_id!r} is registered"))
+                continue
+            if isinstance(message, StateMessage):
+                log.info("locker %s is %s%s", address.locker, message.state, " (retained)" if retained else "")
+            results.append(Outcome.PROCESSED)
+        return results
 
     def _command_ack(self, locker_id: str, message: CommandAck) -> Outcome:
         try:
