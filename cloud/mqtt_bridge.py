@@ -321,12 +321,7 @@ class MqttBridge:
             for item in run:
                 self._telemetry_run([item])
             return
-        for inbound, result in zip(inbounds, results, strict=True):
-            if isinstance(result, Dropped):
-                self._drop(result.reason, str(result), inbound)
-            else:
-                self.stats.count(result)
-        _settle(inbounds)
+        self._record(inbounds, results)
 
     def _presence_run(self, run: list[tuple[Inbound, TopicAddress, Message]]) -> None:
         """One transaction for a run of state and reported messages; if it fails, each message again through the
@@ -348,6 +343,10 @@ class MqttBridge:
             for item in run:
                 self._dispatch(*item)
             return
+        self._record(inbounds, results)
+
+    def _record(self, inbounds: Sequence[Inbound], results: Sequence) -> None:
+        """Count what a batch stored or dropped, then acknowledge it."""
         for inbound, result in zip(inbounds, results, strict=True):
             if isinstance(result, Dropped):
                 self._drop(result.reason, str(result), inbound)
