@@ -1,10 +1,11 @@
-"""Simulated lockers for the ingest benchmark: publisher processes, one MqttSession (connection) per locker.
+"""Simulated lockers for the ingest benchmark: publisher processes, one MQTT connection per locker.
 
-Each locker publishes one QoS 1 `Telemetry` batch per round with one reading per sensor of the demo cabinet,
-as edge/telemetry.py does, stamped with the wall clock (strictly increasing per locker, so no reading is ever
-a repeat). Rounds are paced at a fixed offered rate; a locker keeps at most `window` messages in flight, as
-edge/publisher.py does.
-"""
+Each locker announces itself (a retained `online` state, as an edge agent's birth), then publishes one QoS 1
+`Telemetry` batch per round with one reading per sensor of the demo cabinet, as edge/telemetry.py does, stamped
+with the wall clock (strictly increasing per locker, so no reading is ever a repeat). Rounds are paced at a fixed
+offered rate; a locker keeps at most `WINDOW` messages in flight, as edge/publisher.py does. The packets are
+written by benchmarks/mqtt_wire.py, not paho: the lockers stand in for devices far away and must leave this
+machine's CPU to what is measured."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import os
 import queue
 import random
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from benchmarks import mqtt_wire as wire
 from lockers.layout import demo_layout
-from lockers.mqtt import BrokerAddress, Delivery, MqttSession, Outbound
 from lockers.protocol.topics import Channel, topic
 
 NICE = 10
@@ -26,6 +26,7 @@ WINDOW = 200  # edge/publisher.py DEFAULT_WINDOW
 NORMAL_C = {"ambient": 20.0, "chilled": 4.0, "frozen": -20.0}  # inside the limits: the rules run, no alarms
 SENSORS = [(s.id, s.zone.value) for s in demo_layout().sensors]
 READINGS_PER_MESSAGE = len(SENSORS)
+BIRTH = b'{"v":1,"state":"online","agent":"bench"}'
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,20 @@ def _publish(spec: LoadSpec, ready, go, results) -> None:
     # mosquitto and PostgreSQL under test (they get what is left; if that is too little, they fall behind).
     os.nice(NICE)
     rng = random.Random()
-    sessions = {
-        locker: MqttSession(
-            BrokerAddress(spec.host, spec.port), f"bench-{locker}", persistent=False, tcp_nodelay=spec.tcp_nodelay
+    lockers = [
+        wire.connect(
+            spec.host,
+            spec.port,
+            f"bench-{name}",
+            topic(name, Channel.TELEMETRY),
+            tcp_nodelay=spec.tcp_nodelay,
+            birth=(topic(name, Channel.STATE), BIRTH),  # as an edge agent announces itself
         )
-        for locker in spec.lockers
-    }
-    for session in sessions.values():
-        session.start()
-    for session in sessions.values():
-        session.wait_connected(30)
-    topics = {locker: topic(locker, Channel.TELEMETRY) for locker in spec.lockers}
-    in_flight: dict[str, deque[Delivery]] = {locker: deque() for locker in spec.lockers}
+        for name in spec.lockers
+    ]
+    acks = wire.AckReader(lockers)
     last_ts: dict[str, datetime] = {}
-    sent = dict.fromkeys(spec.lockers, 0)
-    ready.put(len(sessions))
+    ready.put(len(lockers))
     start_at = go.get(timeout=120)  # time.time() of round 0, the same for every process
     time.sleep(max(0.0, start_at - time.time()))
     first = time.time()
@@ -104,28 +104,29 @@ def _publish(spec: LoadSpec, ready, go, results) -> None:
         if now >= start_at + spec.duration_s:
             break
         if due > now:
-            time.sleep(due - now)
+            while now < due:  # read PUBACKs while waiting for the round
+                acks.poll(due - now)
+                now = time.time()
         else:
             behind = max(behind, now - due)
-        for locker, session in sessions.items():
-            window = in_flight[locker]
-            while window and window[0].acknowledged:
-                window.popleft()
-            if len(window) >= WINDOW:
-                window.popleft().wait(60)
+            acks.poll()
+        for locker in lockers:
+            if len(locker.in_flight) >= WINDOW:
+                acks.wait_until(lambda locker=locker: len(locker.in_flight) < WINDOW, 60)
             ts = datetime.now(UTC)
-            previous = last_ts.get(locker)
+            previous = last_ts.get(locker.client_id)
             if previous is not None and ts <= previous:
                 ts = previous + timedelta(microseconds=1)
-            last_ts[locker] = ts
-            window.append(session.publish(Outbound(topics[locker], payload(ts, rng), qos=1)))
-            sent[locker] += 1
+            last_ts[locker.client_id] = ts
+            locker.publish(payload(ts, rng))
+            locker.flush()
     last = time.time()
-    unacked = 0
-    for window in in_flight.values():
-        unacked += sum(not delivery.wait(60) for delivery in window)
-    for session in sessions.values():
-        session.stop()
+    acks.wait_until(lambda: not any(locker.in_flight for locker in lockers), 60)
+    acks.close()
+    unacked = sum(len(locker.in_flight) for locker in lockers)
+    sent = {locker.client_id.removeprefix("bench-"): locker.sent for locker in lockers}
+    for locker in lockers:
+        wire.disconnect(locker)
     results.put(LoadResult(sent, unacked, first, last, behind))
 
 

@@ -179,16 +179,16 @@ class Reading(Base):
     """A raw temperature sample, kept for `raw_retention_days`; a repeated sample (QoS 1) is stored once."""
 
     __tablename__ = "readings"
-    __table_args__ = (
-        Index("ix_readings_locker_ts", "locker_id", "ts"),
-        UniqueConstraint("locker_id", "sensor", "ts", name="uq_readings_locker_sensor_ts"),
-    )
+    __table_args__ = (Index("ix_readings_locker_ts", "locker_id", "ts"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    locker_id: Mapped[str] = mapped_column(ForeignKey("lockers.id", ondelete="CASCADE"))
-    sensor: Mapped[str] = mapped_column(String(15))
+    # The natural key is the primary key: a surrogate id would cost one more index and a sequence per row.
+    # No foreign key to `lockers`: its check costs ~6 µs per row, a fifth of storing a batch (docs/architecture.md,
+    # "Ingest"); ingest stores a locker's readings only while it holds that locker's row, and lockers are never
+    # deleted.
+    locker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sensor: Mapped[str] = mapped_column(String(15), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     zone: Mapped[str] = mapped_column(String(16))
-    ts: Mapped[datetime] = mapped_column(UtcDateTime)
     celsius: Mapped[float | None] = mapped_column(Float)
     quality: Mapped[str] = mapped_column(String(20))
 

@@ -213,7 +213,7 @@ class MqttBridge:
                 self._failed([inbound], exc)
                 continue
             if decoded is None:
-                _settle([inbound])
+                self._settle([inbound])
                 continue
             address, message = decoded
             this = self._run_kind(address, message)
@@ -268,7 +268,7 @@ class MqttBridge:
         except Exception:
             log.exception("could not keep the failed message(s) either; left unacknowledged")
             return
-        _settle(inbounds)
+        self._settle(inbounds)
 
     def _decode(self, inbound: Inbound) -> tuple[TopicAddress, Message] | None:
         try:
@@ -301,7 +301,7 @@ class MqttBridge:
             return
         else:
             self.stats.count(outcome)
-        _settle([inbound])
+        self._settle([inbound])
 
     def _telemetry_run(self, run: list[tuple[Inbound, TopicAddress, Telemetry]]) -> None:
         """One transaction for the whole run; if it fails, each message again on its own, so only the
@@ -352,7 +352,11 @@ class MqttBridge:
                 self._drop(result.reason, str(result), inbound)
             else:
                 self.stats.count(result)
-        _settle(inbounds)
+        self._settle(inbounds)
+
+    def _settle(self, inbounds: Sequence[Inbound]) -> None:
+        """Acknowledge to the broker: the messages are stored, dropped as bad input, or kept after a failure."""
+        self._session.acknowledge(inbounds)
 
     def _drop(self, reason: str, detail: str, inbound: Inbound) -> None:
         self.stats.count_drop(reason)
@@ -363,10 +367,3 @@ class MqttBridge:
             detail,
             codec.preview(inbound.payload),
         )
-
-
-def _settle(inbounds: Sequence[Inbound]) -> None:
-    """Acknowledge to the broker: the messages are stored, dropped as bad input, or kept after a failure."""
-    for inbound in inbounds:
-        if inbound.ack is not None:
-            inbound.ack()

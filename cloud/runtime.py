@@ -110,7 +110,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     commands = Commands(db, bridge)
     presence = PresenceRule(settings.offline_after_s)
     effects = EventEffects(pickups, coldchain, Conflicts(alerts))
-    ingest = Ingest(db, effects, desired, monitoring, commands, notifier)
+    ingest = Ingest(db, effects, desired, monitoring, commands, notifier, seen_step_s=settings.offline_after_s / 20)
     ingest.add_reading_sink(exporter.submit)  # after commit, never blocking: InfluxDB gets stored readings
     return CloudRuntime(
         settings=settings,

@@ -107,6 +107,25 @@ class SensorMonitor:
     fault_times: tuple[datetime, ...] = ()
     fault_alarm: ActiveAlarm | None = None
 
+    @property
+    def quiet(self) -> bool:
+        """No excursion, no recent unusable reading, no alarm: the usual state of a sensor."""
+        return self.excursion_since is None and not self.fault_times and self.fault_alarm is None
+
+    def at(self, ts: datetime) -> SensorMonitor:
+        """This state with `last_ts` moved on (cheaper than dataclasses.replace, which checks every field)."""
+        return SensorMonitor(
+            ts,
+            self.excursion_since,
+            self.excursion_peak_c,
+            self.excursion_door_related,
+            self.doors_open,
+            self.door_closed_at,
+            self.temperature_alarm,
+            self.fault_times,
+            self.fault_alarm,
+        )
+
     def to_json(self) -> dict:
         """A JSON-ready dict (ISO timestamps)."""
         return {
@@ -142,8 +161,18 @@ def observe_reading(
     """Feed one reading (event time `ts`) to the monitor."""
     if state.last_ts is not None and ts <= state.last_ts:
         return state, []  # a repeat or a straggler: the rules only move forward in event time
-    state = replace(state, last_ts=ts)
     usable = quality is Quality.OK and celsius is not None
+    if usable and state.quiet and (limits.limit_c is None or celsius <= limits.limit_c):
+        # Nearly every reading of a fleet: nothing but time moves on (the full path below would conclude the
+        # same at several times the cost; tests/sensors/test_rules.py compares the two).
+        return state.at(ts), []
+    return _observe_fully(state, limits, ts, celsius, quality, usable)
+
+
+def _observe_fully(
+    state: SensorMonitor, limits: ZoneLimits, ts: datetime, celsius: float | None, quality: Quality, usable: bool
+) -> tuple[SensorMonitor, list[AlarmChange]]:
+    state = replace(state, last_ts=ts)
     state, changes = _fault_rule(state, limits, ts, usable, quality)
     if usable and limits.limit_c is not None:
         state, more = _temperature_rule(state, limits, ts, celsius)

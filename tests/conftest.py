@@ -124,6 +124,12 @@ def database_url(request, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """For PostgreSQL-only code paths (skipped, or failed in CI, if the server is absent)."""
+    yield from _postgres_schema_url()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:
     """For tests of logic that does not depend on the database engine."""
     return f"sqlite:///{tmp_path / 'dorpskluis.sqlite'}"

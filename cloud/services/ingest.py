@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 # Columns of their own in edge_events; the rest of an event goes into its `fields`.
 _ENVELOPE = {"v", "id", "seq", "ts", "kind"}
 _DOOR_OPEN = {EventKind.DOOR_OPENED: True, EventKind.TAMPER: True, EventKind.DOOR_CLOSED: False}
+# Telemetry moves `last_seen` on at most this often (or a 20th of DK_OFFLINE_AFTER_S, if that is shorter): each
+# write is a new version of the (wide) locker row, and presence needs minutes, not seconds.
+LAST_SEEN_STEP_S = 5.0
 
 # Called after commit, per locker, with the readings a batch stored (repeats left out): `sink(locker, readings)`.
 # It must only hand them on (e.g. `InfluxExporter.submit` queues them), never block ingest.
@@ -71,8 +75,10 @@ class Ingest:
         monitoring: Monitoring,
         commands: Commands,
         notifier: Waker | None = None,
+        seen_step_s: float = LAST_SEEN_STEP_S,
     ) -> None:
         self._db = db
+        self._seen_step = timedelta(seconds=min(seen_step_s, LAST_SEEN_STEP_S))
         self._effects = effects
         self._desired = desired
         self._monitoring = monitoring
@@ -172,9 +178,7 @@ class Ingest:
             wanted = sorted({address.locker for address, _ in items})
             # Locked in id order: ingest processes sharing the telemetry (`$share/...`) take turns per locker,
             # without deadlocks, and each then reads what the other committed (monitors, limits).
-            known = set(
-                session.scalars(select(Locker.id).where(Locker.id.in_(wanted)).order_by(Locker.id).with_for_update())
-            )
+            known = _lock_lockers(session, wanted, utcnow(), self._seen_step)
             batch: list[LockerReading] = []
             for address, message in items:
                 if address.locker not in known:
@@ -183,9 +187,11 @@ class Ingest:
                 results.append(Outcome.PROCESSED)
                 batch += [(address.locker, reading) for reading in message.readings]
             if batch:
-                session.execute(update(Locker).where(Locker.id.in_(known)).values(last_seen=utcnow()))
+                prepared = self._monitoring.prepare(session, batch)
                 new = readings.store(session, batch)
-                self._monitoring.observe_readings(session, after, stage, new)
+                judged = self._monitoring.judge_readings(stage, new, prepared)
+                stage.persist(session)
+                self._monitoring.apply(session, after, judged)
         after.run(self._desired, self._notifier)
         self._hand_to_sinks(new)
         return results
@@ -236,3 +242,28 @@ class Ingest:
             after.republish.add(locker_id)
         after.run(self._desired, self._notifier)
         return Outcome.PROCESSED if effect.consistent else Outcome.INCONSISTENT
+
+
+def _lock_lockers(session: Session, wanted: Sequence[str], now: datetime, step: timedelta) -> set[str]:
+    """Lock the registered ones of `wanted` (in id order) for this transaction and record that they were heard
+    from, unless that was recorded less than `step` ago; returns their ids."""
+    stale = now - step
+    if session.get_bind().dialect.name == "postgresql":  # one round trip, prepared, no statement to build
+        rows = readings.pg_execute(session, _LOCK_AND_SEE_PG, [readings.pg_text_array(wanted), now, stale])
+        return {locker_id for (locker_id,) in rows}
+    query = select(Locker.id).where(Locker.id.in_(wanted)).order_by(Locker.id).with_for_update()
+    known = set(session.scalars(query))
+    recent = Locker.last_seen.is_not(None) & (Locker.last_seen >= stale)
+    session.execute(update(Locker).where(Locker.id.in_(known), ~recent).values(last_seen=now))
+    return known
+
+
+_LOCK_AND_SEE_PG = """
+WITH locked AS (
+    SELECT id, last_seen FROM lockers WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE
+), seen AS (
+    UPDATE lockers SET last_seen = %s FROM locked
+    WHERE lockers.id = locked.id AND (locked.last_seen IS NULL OR locked.last_seen < %s)
+)
+SELECT id FROM locked
+"""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,24 +26,48 @@ from cloud.services.coldchain import ColdChain
 from cloud.services.limits import Limits
 from cloud.services.readings import LockerReading, pg_execute, pg_text_array
 from lockers.layout import Zone
-from sensors.rules import AlarmChange, AlarmKind, SensorMonitor, observe_door, observe_reading
+from sensors.rules import AlarmChange, AlarmKind, SensorMonitor, ZoneLimits, observe_door, observe_reading
 
 Key = tuple[str, str]  # (locker id, sensor id)
+QUIET_WRITE_EVERY = timedelta(minutes=1)
 
 
 @dataclass
 class Stage:
-    """Monitor states changed by the transaction in progress."""
+    """Monitor states changed by the transaction in progress, and what it wrote of them."""
 
     states: dict[Key, tuple[Zone, SensorMonitor]] = field(default_factory=dict)
+    stored: Mapping[Key, SensorMonitor] = field(default_factory=dict)  # as committed (where known)
+    write_all: bool = True
+    written: dict[Key, SensorMonitor] = field(default_factory=dict)
 
     def persist(self, session: Session) -> None:
-        """Upsert every changed state in one statement."""
-        if not self.states:
+        """Upsert the changed states that are due in one statement."""
+        due = self._due()
+        if not due:
             return
         if session.get_bind().dialect.name == "postgresql":
-            self._persist_pg(session)
-            return
+            self._persist_pg(session, due)
+        else:
+            self._persist_portable(session, due)
+        self.written.update({key: state for key, (_zone, state) in due.items()})
+
+    def _due(self) -> dict[Key, tuple[Zone, SensorMonitor]]:
+        """Every change, except that a sensor whose last reading time alone moved on is written once a minute
+        rather than on every reading: most readings change nothing else, and writing ~300 states a batch cost
+        about a tenth of ingest. A restart may so resume up to a minute behind in time alone, and then judges a
+        reading that arrives that late as new (it never raises or clears an alarm twice: those changes are
+        always written). With several ingest processes every change is written: they share the states."""
+        due = {}
+        for key, (zone, state) in self.states.items():
+            before = self.written.get(key) or self.stored.get(key)
+            if before is state:
+                continue
+            if self.write_all or before is None or not _only_time_moved(before, state):
+                due[key] = (zone, state)
+        return due
+
+    def _persist_portable(self, session: Session, due: dict[Key, tuple[Zone, SensorMonitor]]) -> None:
         table = SensorMonitorRow.__table__
         insert = dialect_insert(session, table)
         statement = insert.on_conflict_do_update(
@@ -56,20 +81,27 @@ class Stage:
         now = utcnow()
         rows = [
             {"locker_id": lk, "sensor": sensor, "zone": zone.value, "state": state.to_json(), "updated_at": now}
-            for (lk, sensor), (zone, state) in self.states.items()
+            for (lk, sensor), (zone, state) in due.items()
         ]
         session.execute(statement, rows)
 
-    def _persist_pg(self, session: Session) -> None:
+    def _persist_pg(self, session: Session, due: dict[Key, tuple[Zone, SensorMonitor]]) -> None:
         """The same upsert as one prepared statement over text arrays (the generic one cost ~90 µs a row)."""
-        keys = sorted(self.states)  # the same lock order in every ingest process
+        keys = sorted(due)  # the same lock order in every ingest process
         columns = [
             pg_text_array(lk for lk, _ in keys),
             pg_text_array(sensor for _, sensor in keys),
-            pg_text_array(self.states[key][0].value for key in keys),
-            pg_text_array(json.dumps(self.states[key][1].to_json()) for key in keys),
+            pg_text_array(due[key][0].value for key in keys),
+            pg_text_array(json.dumps(due[key][1].to_json()) for key in keys),
         ]
-        pg_execute(session, _PERSIST_PG, [utcnow(), *columns])
+        pg_execute(session, _PERSIST_PG, [utcnow(), *columns], fetch=False)
+
+
+def _only_time_moved(before: SensorMonitor, after: SensorMonitor) -> bool:
+    """Nothing but the last reading time changed, and by less than a minute."""
+    if before.last_ts is None or after.last_ts is None or after.last_ts - before.last_ts >= QUIET_WRITE_EVERY:
+        return False
+    return before.at(after.last_ts) == after
 
 
 _PERSIST_PG = """
@@ -80,6 +112,25 @@ ON CONFLICT (locker_id, sensor) DO UPDATE SET
 """
 
 
+@dataclass
+class Prepared:
+    """The monitor states and zone limits a batch of readings needs, read before the rules run."""
+
+    states: dict[Key, SensorMonitor]
+    limits: dict[tuple[str, Zone], ZoneLimits]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A monitor whose alarms changed, or whose open temperature alarm may have a new peak."""
+
+    key: Key
+    zone: Zone
+    old: SensorMonitor
+    new: SensorMonitor
+    changes: list[AlarmChange]
+
+
 class Monitoring:
     """The rules applied to what lockers report, and their alarm changes turned into alerts."""
 
@@ -88,6 +139,7 @@ class Monitoring:
         self._alerts = alerts
         self._coldchain = coldchain
         self._states: dict[Key, SensorMonitor] = {}
+        self._stored: dict[Key, SensorMonitor] = {}  # as last written to sensor_monitors (committed)
         self._lock = threading.Lock()
         # Several ingest processes share the telemetry (DK_MQTT_SHARE_GROUP): another one may have moved a monitor
         # on or read new limits, so each transaction starts from the stored states and limits (ingest locks the
@@ -101,10 +153,11 @@ class Monitoring:
             with self._lock:
                 self._states.clear()
             self._limits.forget_all()
-        stage = Stage()
+        stage = Stage(stored=self._stored, write_all=self.shared)
         yield stage
         with self._lock:
             self._states.update({key: state for key, (_zone, state) in stage.states.items()})
+            self._stored.update(stage.written)
 
     def _preload(self, session: Session, keys: set[Key]) -> None:
         """Load the stored states of uncached monitors in one query (after a restart, a batch of many lockers)."""
@@ -120,6 +173,8 @@ class Monitoring:
         with self._lock:
             for key in missing:
                 self._states.setdefault(key, stored.get(key, SensorMonitor()))
+                if key in stored:
+                    self._stored.setdefault(key, stored[key])
 
     def _state(self, session: Session, stage: Stage, key: Key) -> SensorMonitor:
         if key in stage.states:
@@ -135,15 +190,54 @@ class Monitoring:
         self, session: Session, after: AfterCommit, stage: Stage, batch: Sequence[LockerReading]
     ) -> None:
         """Feed readings in time order (each sensor's monitor ignores what is older than it has seen)."""
-        self._preload(session, {(locker_id, reading.sensor) for locker_id, reading in batch})
-        self._limits.preload(session, {locker_id for locker_id, _ in batch})
+        judged = self.judge_readings(stage, batch, self.prepare(session, batch))
+        stage.persist(session)
+        self.apply(session, after, judged)
+
+    def prepare(self, session: Session, batch: Sequence[LockerReading]) -> Prepared:
+        """Everything `judge_readings` needs from the database: monitor states and zone limits (mostly cached)."""
+        keys: set[Key] = set()
+        zones: set[tuple[str, Zone]] = set()
+        for locker_id, reading in batch:
+            keys.add((locker_id, reading.sensor))
+            zones.add((locker_id, reading.zone))
+        self._preload(session, keys)
+        self._limits.preload(session, {locker_id for locker_id, _ in zones})
+        with self._lock:
+            states = {key: self._states.get(key) for key in keys}
+        for key, state in states.items():
+            if state is None:  # not cached after all (a race with a restart of the cache): read it
+                states[key] = self._state(session, Stage(), key)
+        return Prepared(
+            states=states,
+            limits={(lk, zone): self._limits.for_zone(session, lk, zone) for lk, zone in zones},
+        )
+
+    def judge_readings(self, stage: Stage, batch: Sequence[LockerReading], prepared: Prepared) -> list[Judged]:
+        """Run the rules over the batch in time order, touching no database (ingest overlaps this with its
+        statements); the new states go into `stage`, the alarm changes come back for `apply`."""
+        states, limits_of = prepared.states, prepared.limits
+        for key, (_zone, state) in stage.states.items():
+            if key in states:
+                states[key] = state  # changed earlier in this transaction
+        judged: list[Judged] = []
         for locker_id, reading in sorted(batch, key=lambda item: item[1].ts):
             key = (locker_id, reading.sensor)
-            old = self._state(session, stage, key)
-            limits = self._limits.for_zone(session, locker_id, reading.zone)
+            old = states[key]
+            limits = limits_of[(locker_id, reading.zone)]
             new, changes = observe_reading(old, limits, reading.ts, reading.celsius, reading.quality)
-            self._changed(session, after, stage, key, reading.zone, old, new, changes)
-        stage.persist(session)
+            if new is old:  # the rules hand back the very same state when nothing changed
+                continue
+            states[key] = new
+            stage.states[key] = (reading.zone, new)
+            if changes or old.temperature_alarm is not None or new.temperature_alarm is not None:
+                judged.append(Judged(key, reading.zone, old, new, changes))
+        return judged
+
+    def apply(self, session: Session, after: AfterCommit, judged: Sequence[Judged]) -> None:
+        """Turn alarm changes into alerts (and track peaks of open temperature alarms)."""
+        for item in judged:
+            self._changed(session, after, None, item.key, item.zone, item.old, item.new, item.changes)
 
     def observe_door(
         self, session: Session, after: AfterCommit, stage: Stage, locker: Locker, compartment_id: str, ts, is_open: bool
@@ -175,14 +269,14 @@ class Monitoring:
         self,
         session: Session,
         after: AfterCommit,
-        stage: Stage,
+        stage: Stage | None,
         key: Key,
         zone: Zone,
         old: SensorMonitor,
         new: SensorMonitor,
         changes: list[AlarmChange],
     ) -> None:
-        if new != old:
+        if stage is not None and new is not old:  # the rules hand back the very same state when nothing changed
             stage.states[key] = (zone, new)
         locker_id, sensor = key
         for change in changes:

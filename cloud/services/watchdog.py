@@ -124,9 +124,11 @@ class Watchdog:
         after = AfterCommit()
         with self._db.write() as session:
             to_raise, to_clear = self._offline_changes(session, now)  # again, inside the transaction
-            for locker_id, why in to_raise.items():
+            # In id order, as ingest locks lockers: an alert's foreign key share-locks its locker, and two
+            # transactions taking locker locks in different orders can deadlock (seen with 100 going silent at once).
+            for locker_id, why in sorted(to_raise.items()):
                 self._alerts.raise_offline(session, after, session.get(Locker, locker_id), now, why)
-            for locker_id in to_clear:
+            for locker_id in sorted(to_clear):
                 self._alerts.clear_offline(session, after, session.get(Locker, locker_id), now)
         after.run(self._desired, self._notifier)
         return len(to_raise), len(to_clear)
@@ -209,10 +211,10 @@ class Watchdog:
             to_raise, to_clear, quiet = self._gap_changes(session, now)  # again, inside the transaction
             for locker_id in sorted(quiet):
                 streams.write_off_quiet(session, locker_id, now, timedelta(seconds=self._settings.event_gap_alert_s))
-            for locker_id, gaps in to_raise.items():
+            for locker_id, gaps in sorted(to_raise.items(), key=lambda item: item[0]):
                 detail = f"locker {locker_id}: {streams.describe(gaps, now)}"
                 self._alerts.raise_locker_alert(session, after, locker_id, EVENT_GAP, detail, now)
-            for locker_id, alert in to_clear.items():
+            for locker_id, alert in sorted(to_clear.items(), key=lambda item: item[0]):
                 numbering = streams.numbering_of(session.get(EventStream, locker_id))
                 if numbering.restarted_at is not None and numbering.restarted_at >= alert.created_at:
                     lost = ", ".join(f"{first}-{last}" for first, last in numbering.written_off)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from cloud.app import create_app
+from cloud.db import Database
+from cloud.models import Locker
 from cloud.settings import Settings
 from dorpskluis.broker import RunningBroker
 from lockers.layout import demo_layout
@@ -46,6 +48,19 @@ def cloud_settings(database_url: str, broker: RunningBroker, data_dir: Path, **o
     )
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def db(database_url) -> Iterator[Database]:
+    """A database with its tables and one locker, `dk-1`, for tests of a service on its own."""
+    database = Database(database_url)
+    database.create_all()
+    with database.write() as session:
+        session.add(
+            Locker(id="dk-1", name="Dorpshuis", layout=demo_layout().model_dump(mode="json"), pin_salt="0" * 32)
+        )
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

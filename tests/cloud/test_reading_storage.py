@@ -20,18 +20,6 @@ SENSOR = "28-00000000b001"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(database_url):
-    database = Database(database_url)
-    database.create_all()
-    with database.write() as session:
-        session.add(
-            Locker(id="dk-1", name="Dorpshuis", layout=demo_layout().model_dump(mode="json"), pin_salt="0" * 32)
-        )
-    yield database
-    database.dispose()
-
-
 def reading(seconds: float, celsius: float | None, quality: Quality = Quality.OK) -> tuple[str, ReadingMessage]:
     ts = T0 + timedelta(seconds=seconds)
     return "dk-1", ReadingMessage(sensor=SENSOR, zone="chilled", ts=ts, celsius=celsius, quality=quality)
@@ -172,3 +160,27 @@ def test_retention_deletes_old_readings_and_aggregates_only(db):
         assert len(kept) == 2  # a year of aggregates stays
         assert session.scalar(select(func.count()).select_from(Alert)) == 1
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "values",
+    [[], ["dk-1", "28-00000000b001"], ['a "quoted" id', "back\\slash", "", "NULL", "comma,brace}"]],
+    ids=["empty", "plain", "needs-escaping"],
+)
+def test_text_array_literals_reach_postgresql_unchanged(postgres_url, values):
+    database = Database(postgres_url)
+    try:
+        with database.write() as session:
+            (row,) = readings.pg_execute(session, "SELECT %s::text[]", [readings.pg_text_array(values)])
+        assert row[0] == values
+    finally:
+        database.dispose()
+
+
+def test_a_batch_with_repeats_returns_the_new_readings_in_batch_order(db):
+    with db.write() as session:
+        readings.store(session, [reading(30, 4.5)])
+    batch = [reading(90, 5.0), reading(30, 4.5), reading(0, 4.0), reading(90, 5.0), reading(60, 4.2)]
+    with db.write() as session:
+        assert readings.store(session, batch) == [reading(90, 5.0), reading(0, 4.0), reading(60, 4.2)]

@@ -247,6 +247,31 @@ def test_manual_ack_leaves_unacknowledged_messages_with_the_broker(broker):
     sender.stop()
 
 
+def test_acknowledging_a_batch_at_once_settles_those_and_no_others(broker):
+    events = "dk/v1/t-batch-ack/events"
+    box: queue.Queue = queue.Queue()
+    receiver = session(broker, "t-batch-ack", on_message=box.put, subscriptions=[(events, 1)], manual_ack=True)
+    sender = session(broker, "t-batch-ack-pub")
+    for n in range(6):
+        assert sender.publish(Outbound(events, f"m{n}".encode())).wait(5)
+    received = [receive(box, events) for _ in range(6)]
+    assert [m.payload for m in received] == [f"m{n}".encode() for n in range(6)]
+    receiver.acknowledge(received[:4])  # one write of four PUBACKs; m4 and m5 stay unacknowledged
+    assert receiver.publish(Outbound("dk/v1/t-batch-ack/state", b"flush")).wait(5)
+    receiver.suspend()
+    wait_until(lambda: not receiver.connected, 5, "the cut")
+    receiver.resume()
+    receiver.wait_connected(10)
+    again = [receive(box, events) for _ in range(2)]
+    assert [m.payload for m in again] == [b"m4", b"m5"]
+    receiver.acknowledge(again)
+    assert receiver.publish(Outbound("dk/v1/t-batch-ack/state", b"flush")).wait(5)
+    time.sleep(0.2)
+    assert box.empty()
+    receiver.stop()
+    sender.stop()
+
+
 def test_automatic_ack_needs_nothing_from_the_receiver(broker):
     box: queue.Queue = queue.Queue()
     receiver = session(broker, "t-auto", on_message=box.put, subscriptions=[("dk/v1/t-auto/events", 1)])

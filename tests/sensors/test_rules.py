@@ -3,6 +3,7 @@ issue's simulator scenarios run through the real thermal simulator and DS18B20 d
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from sensors.rules import (
     SensorMonitor,
     Severity,
     ZoneLimits,
+    _observe_fully,
     observe_door,
     observe_reading,
 )
@@ -153,6 +155,40 @@ def test_faults_do_not_move_the_excursion():
     since = state.excursion_since
     state, _ = feed([None] * 5, state=state, start=T0 + 10 * STEP, quality=Quality.CRC_ERROR)
     assert state.excursion_since == since
+
+
+# --- the quick path --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("limits", [CHILLED, FROZEN, DEFAULT_LIMITS[Zone.AMBIENT]], ids=lambda z: z.zone.value)
+def test_the_quick_path_for_quiet_sensors_decides_as_the_full_rules_do(seed, limits):
+    """observe_reading skips the rules for a usable, in-limit reading of a quiet sensor; over random walks
+    through excursions, faults, doors and stragglers it must agree with the full rules at every step."""
+    rng = random.Random(seed)
+    base = limits.limit_c if limits.limit_c is not None else 20.0
+    quick = full = SensorMonitor()
+    ts, celsius = T0, base - 3
+    quick_path_taken = 0
+    for _ in range(600):
+        ts += timedelta(seconds=rng.choice([5, 30, 30, 60, 240]))
+        if rng.random() < 0.03:
+            is_open = rng.random() < 0.5
+            quick, _ = observe_door(quick, limits, ts, "B1", is_open)
+            full, _ = observe_door(full, limits, ts, "B1", is_open)
+            continue
+        celsius = min(max(celsius + rng.uniform(-1.5, 1.5), base - 6), base + 6)
+        usable = rng.random() > 0.05
+        value, quality = (round(celsius, 2), Quality.OK) if usable else (None, Quality.CRC_ERROR)
+        at = ts - timedelta(minutes=5) if rng.random() < 0.05 else ts  # now and then a straggler
+        quick_path_taken += usable and quick.quiet and (limits.limit_c is None or value <= limits.limit_c)
+        quick, quick_changes = observe_reading(quick, limits, at, value, quality)
+        if full.last_ts is not None and at <= full.last_ts:
+            full_changes = []
+        else:
+            full, full_changes = _observe_fully(full, limits, at, value, quality, usable)
+        assert (quick, quick_changes) == (full, full_changes)
+    assert quick_path_taken > 20  # the quick path was exercised, not only the full one
 
 
 # --- persistence ----------------------------------------------------------------------------------------
