@@ -132,6 +132,7 @@ def figures(runs: dict[str, RunResult], size: dict) -> list[Figure]:
     ]
     shared = runs.get("shared")
     if shared is not None:
+        # The goal is the system's (the row above); this row is how a second process changes it.
         result.append(
             Figure(
                 BENCH,
@@ -140,9 +141,9 @@ def figures(runs: dict[str, RunResult], size: dict) -> list[Figure]:
                 "readings/s",
                 tuned.readings_per_s,
                 "1 ingest process",
-                f"≥ {GOAL:,}",
-                shared.readings_per_s >= GOAL and shared.lost == 0 and shared.extra_readings == 0,
-                f"{_losses(shared)}; lag p50 {shared.lag(0.5):.0f} ms, p99 {shared.lag(0.99):.0f} ms",
+                note=f"{_losses(shared)}; lag p50 {shared.lag(0.5):.0f} ms, p99 {shared.lag(0.99):.0f} ms. No gain "
+                "here: each batch holds its lockers' rows for its transaction and all 100 busy lockers are in "
+                "every batch, so the two processes take turns (docs/architecture.md, 'Past one process')",
             )
         )
     return result
