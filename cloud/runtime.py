@@ -109,7 +109,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     notifier = Notifier(db, settings, webhook_secret)
     commands = Commands(db, bridge)
     presence = PresenceRule(settings.offline_after_s)
-    effects = EventEffects(pickups, coldchain, Conflicts(alerts))
+    effects = EventEffects(pickups, coldchain, Conflicts(alerts), alerts)
     ingest = Ingest(db, effects, desired, monitoring, commands, notifier, seen_step_s=settings.offline_after_s / 20)
     ingest.add_reading_sink(exporter.submit)  # after commit, never blocking: InfluxDB gets stored readings
     return CloudRuntime(

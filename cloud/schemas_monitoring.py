@@ -12,8 +12,8 @@ from lockers.layout import Zone
 
 AlertState = Literal["raised", "acknowledged", "cleared"]
 # event_gap: events of a locker missing for too long; conflict: a locker reported something upstream had ruled
-# out (a code used offline after its order was cancelled).
-AlertKind = Literal["temperature", "sensor_fault", "offline", "event_gap", "conflict"]
+# out (a code used offline after its order was cancelled); keypad_locked: wrong PINs in a row locked a keypad.
+AlertKind = Literal["temperature", "sensor_fault", "offline", "event_gap", "conflict", "keypad_locked"]
 Celsius = Annotated[float, Field(ge=-60, le=130)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), Printable]
 WebhookUrl = Annotated[

@@ -49,7 +49,7 @@ from lockers.door import DEFAULT_RELEASE_WINDOW_S, RemoteSession, Session
 from lockers.hardware import LockerHardware
 from lockers.layout import Zone
 from lockers.mqtt import Inbound
-from lockers.protocol.messages import Command, CommandAck, DesiredState, EventKind, Reported
+from lockers.protocol.messages import Command, CommandAck, DesiredState, EventKind, RejectReason, Reported
 from lockers.protocol.topics import Channel
 from sensors.rules import ZoneLimits
 
@@ -260,6 +260,8 @@ class Agent:
         self._emit(
             EventKind.CODE_REJECTED, reason=verdict.reason, method=verdict.method, detail=verdict.detail[:300] or None
         )
+        if verdict.reason is RejectReason.WRONG_PIN and verdict.keypad.locked(now):  # this wrong PIN locked it
+            self._emit(EventKind.KEYPAD_LOCKED, count=verdict.keypad.failures, detail=verdict.detail[:300] or None)
         return ScanResult(ok=False, opened=[], reason=verdict.reason, message=verdict.message)
 
     def _release(self, sessions: Sequence[tuple[str, Session]], now: datetime) -> None:

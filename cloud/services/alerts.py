@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 RAISED, ACKNOWLEDGED, CLEARED = "raised", "acknowledged", "cleared"
 OPEN = (RAISED, ACKNOWLEDGED)
 WARNING, CRITICAL = Severity.WARNING.value, Severity.CRITICAL.value
-# Alerts with no condition that could end by itself (a conflict needs a person): acknowledging clears them.
-CLEARED_BY_ACK = frozenset({"conflict"})
+# Alerts with no condition that could end by itself (a conflict, a keypad lockout need a person): acknowledging
+# clears them.
+CLEARED_BY_ACK = frozenset({"conflict", "keypad_locked"})
 
 
 def alert_out(alert: Alert) -> AlertOut:

@@ -23,6 +23,7 @@ from cloud.lifecycle import OrderStatus
 from cloud.models import Compartment, EdgeEvent, Locker, Order, OrderPart
 from cloud.services import history, order_facts
 from cloud.services.aftercommit import AfterCommit
+from cloud.services.alerts import Alerts
 from cloud.services.coldchain import ColdChain
 from cloud.services.conflicts import Conflicts
 from cloud.services.order_facts import Fact
@@ -33,6 +34,7 @@ from lockers.protocol.messages import Event, EventKind, Method
 log = logging.getLogger(__name__)
 
 _DOOR_AFTER = {EventKind.DOOR_OPENED: "open", EventKind.DOOR_CLOSED: "closed", EventKind.TAMPER: "open"}
+KEYPAD_LOCKED = "keypad_locked"  # alert kind: wrong PINs in a row locked a locker's keypad
 _CODE_NAMES = {Method.QR: "the pickup QR code", Method.PIN: "the PIN", Method.REMOTE: "a remote unlock"}
 
 
@@ -58,10 +60,11 @@ def set_door(compartment: Compartment, door: str, at: datetime) -> None:
 class EventEffects:
     """Applies one stored event to lockers, compartments and orders inside the caller's transaction."""
 
-    def __init__(self, pickups: Pickups, coldchain: ColdChain, conflicts: Conflicts) -> None:
+    def __init__(self, pickups: Pickups, coldchain: ColdChain, conflicts: Conflicts, alerts: Alerts) -> None:
         self._pickups = pickups
         self._coldchain = coldchain
         self._conflicts = conflicts
+        self._alerts = alerts
 
     def apply(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         if event.kind in _DOOR_AFTER:
@@ -74,7 +77,15 @@ class EventEffects:
             return self._unlocked(session, locker, event, now, after)
         if event.kind is EventKind.CODE_REJECTED:
             log.info("locker %s refused a %s code: %s", locker.id, event.method or "?", event.reason or "?")
+        if event.kind is EventKind.KEYPAD_LOCKED:
+            self._keypad_locked(session, locker, event, after)
         return NOTHING
+
+    def _keypad_locked(self, session: Session, locker: Locker, event: Event, after: AfterCommit) -> None:
+        """Wrong PINs in a row locked the keypad: someone may be guessing PINs (one open alert per locker)."""
+        wrong = f"{event.count} wrong PINs" if event.count else "wrong PINs"
+        detail = f"keypad of locker {locker.id} locked at {event.ts:%Y-%m-%d %H:%M} UTC after {wrong} in a row"
+        self._alerts.raise_locker_alert(session, after, locker.id, KEYPAD_LOCKED, detail, event.ts)
 
     def _door(self, locker: Locker, event: Event) -> Effect:
         compartment = next((c for c in locker.compartments if c.id == event.compartment), None)

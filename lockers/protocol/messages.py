@@ -83,6 +83,7 @@ class EventKind(StrEnum):
     SENSOR_FAULT = "sensor_fault"
     JAM = "jam"  # lock pulsed but the door not seen open in time: jammed latch or door, or a broken switch
     TELEMETRY_THINNED = "telemetry_thinned"  # the outbox hit its bound and dropped `count` telemetry batches
+    KEYPAD_LOCKED = "keypad_locked"  # `count` wrong PINs in a row: the keypad refuses PINs for a while
 
 
 class Method(StrEnum):
@@ -124,7 +125,7 @@ class Event(Message):
     method: Method | None = None
     reason: RejectReason | None = None
     detail: str | None = Field(None, max_length=300)
-    count: int | None = Field(None, ge=0)  # how many, where the kind counts something (telemetry_thinned)
+    count: int | None = Field(None, ge=0)  # how many, where the kind counts something (telemetry_thinned, …)
 
 
 # --- dk/v1/{locker}/desired -----------------------------------------------------------------------------

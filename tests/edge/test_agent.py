@@ -240,6 +240,8 @@ def test_pin_lockout(cloud, config, book):
         events = cloud.wait_events(K.CODE_REJECTED, 4)
         assert [e.reason for e in events] == [RejectReason.WRONG_PIN] * 3 + [RejectReason.KEYPAD_LOCKED]
         assert "locked for 300 s" in events[2].detail
+        (lockout,) = cloud.wait_events(K.KEYPAD_LOCKED, 1)  # once, when the third wrong PIN locked it
+        assert (lockout.count, lockout.seq) == (3, events[2].seq + 1)
         # QR codes still work while the keypad is locked.
         assert rig.agent.scan(book.pickup("ord-single", ["B3"], code_id="aa000002")).ok
 
