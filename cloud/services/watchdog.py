@@ -58,7 +58,9 @@ class Watchdog:
         self._presence = presence
         self._commands = commands  # None: no resend requests
         self._connections = connections  # how often the MQTT session connected so far (None: not watched)
-        self._connections_seen: int | None = None
+        # The start-up connection is covered by the runtime's first publish of every desired state; counting from
+        # the first look instead missed a reconnection that came before it (a broker crash in the first seconds).
+        self._connections_seen = 1
         self.resends_requested = 0  # resend commands sent since this process started
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,9 +142,10 @@ class Watchdog:
         connection is covered by the runtime); how many lockers were republished."""
         if self._connections is None:
             return 0
-        seen, self._connections_seen = self._connections_seen, self._connections()
-        if seen is None or self._connections_seen <= seen:
+        connections = self._connections()
+        if connections <= self._connections_seen:
             return 0
+        self._connections_seen = connections
         count = self._desired.publish_all()
         log.info("connected to the broker again: republished the desired states of %d locker(s)", count)
         return count

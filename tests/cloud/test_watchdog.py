@@ -77,6 +77,27 @@ def test_a_restarted_cloud_gives_lockers_a_full_interval(database_url, broker, t
         runtime.db.dispose()
 
 
+def test_a_reconnection_before_the_watchdog_first_looked_still_republishes(database_url, broker, tmp_path, locker_id):
+    runtime = open_runtime(prepare_settings(cloud_settings(database_url, broker, tmp_path / "data")))
+    try:
+        with runtime.db.write() as session:
+            session.add(Locker(id=locker_id, name="Oud", layout={}, pin_salt="0" * 32))
+        now = utcnow()
+        runtime.bridge.connections = 1  # the start-up connection: the runtime's own publish covers it
+        assert runtime.watchdog.republish_after_reconnect(now) == 0
+        runtime.bridge.connections = 2  # the broker crashed and the session connected again
+        assert runtime.watchdog.republish_after_reconnect(now) == 1
+        assert runtime.watchdog.republish_after_reconnect(now) == 0  # once per reconnection
+        later = open_runtime(prepare_settings(cloud_settings(database_url, broker, tmp_path / "data2")))
+        try:
+            later.bridge.connections = 2  # the crash came before this watchdog's first look
+            assert later.watchdog.republish_after_reconnect(now) == 1
+        finally:
+            later.db.dispose()
+    finally:
+        runtime.db.dispose()
+
+
 def test_production_needs_the_webhook_secret_once_webhooks_are_configured(tmp_path):
     settings = prepare_settings(with_key_files(production(tmp_path)))
     runtime = open_runtime(settings)  # no webhook secret file: webhooks are simply unavailable
