@@ -187,11 +187,8 @@ class Ingest:
                 results.append(Outcome.PROCESSED)
                 batch += [(address.locker, reading) for reading in message.readings]
             if batch:
-                prepared = self._monitoring.prepare(session, batch)
                 new = readings.store(session, batch)
-                judged = self._monitoring.judge_readings(stage, new, prepared)
-                stage.persist(session)
-                self._monitoring.apply(session, after, judged)
+                self._monitoring.observe_readings(session, after, stage, new)
         after.run(self._desired, self._notifier)
         self._hand_to_sinks(new)
         return results
