@@ -59,7 +59,7 @@ class BenchContext:
     @contextmanager
     def broker(self, *, tcp_nodelay: bool = True) -> Iterator[RunningBroker]:
         """A private broker with the project's config (without `tcp_nodelay`: Mosquitto's default Nagle)."""
-        running = start_broker(self.folder("broker"), tcp_nodelay=tcp_nodelay)
+        running = start_broker(self.folder("broker"), secured=False, tcp_nodelay=tcp_nodelay)
         try:
             yield running
         finally:

@@ -51,6 +51,22 @@ class Conflict(CloudError):
     status_code = 409
 
 
+class Gone(CloudError):
+    """It existed once and is used up or expired (a one-time enrollment token)."""
+
+    status_code = 410
+
+
+class TooManyRequests(CloudError):
+    """Too many failed attempts from one client; `retry_after_s` says when to try again."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(CloudError):
     """Something the request needs (the broker, the database) cannot be reached right now; try again later."""
 
@@ -85,7 +101,8 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 
 async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

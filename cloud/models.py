@@ -255,6 +255,7 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-# The monitoring tables (alerts, limits, audit, notifications, aggregates) and those of the edge link (event
-# numbering, remote commands, failed ingests) live in their own modules.
-from cloud import models_edge, models_monitoring  # noqa: E402, F401
+# The monitoring tables (alerts, limits, audit, notifications, aggregates), those of the edge link (event
+# numbering, remote commands, failed ingests) and of onboarding (enrollments, device credentials) live in
+# their own modules.
+from cloud import models_edge, models_monitoring, models_provisioning  # noqa: E402, F401

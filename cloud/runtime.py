@@ -15,12 +15,14 @@ from cloud.models_monitoring import Contact
 from cloud.mqtt_bridge import MqttBridge
 from cloud.notify.delivery import Notifier
 from cloud.presence import PresenceRule
+from cloud.ratelimit import FailureLimiter
 from cloud.services.alerts import Alerts
 from cloud.services.coldchain import ColdChain
 from cloud.services.commands import Commands
 from cloud.services.conflicts import Conflicts
 from cloud.services.contacts import Contacts
 from cloud.services.desired import DesiredStates
+from cloud.services.enrollment import Enrollments, build_accounts
 from cloud.services.event_effects import EventEffects
 from cloud.services.failures import FailedMessages
 from cloud.services.ingest import Ingest
@@ -62,6 +64,8 @@ class CloudRuntime:
     notifier: Notifier
     watchdog: Watchdog
     exporter: Exporter
+    enrollments: Enrollments
+    auth_limiter: FailureLimiter
 
     def start(self) -> None:
         """Start delivering notifications, connect to the broker, ingest, republish desired states, watch."""
@@ -95,6 +99,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         links = ResidentLinks(load_link_secret(settings.resolved_link_secret_file(), create=develop))
         webhook_secret = _webhook_secret(settings, db)
         exporter = build_exporter(InfluxSettings())
+        accounts = build_accounts(settings)  # before the bridge connects: it writes the cloud's own account
     except BaseException:
         db.dispose()
         raise
@@ -135,6 +140,8 @@ def open_runtime(settings: Settings) -> CloudRuntime:
             db, settings, alerts, desired, notifier, presence, commands, connections=lambda: bridge.connections
         ),
         exporter=exporter,
+        enrollments=Enrollments(db, settings, keys, accounts),
+        auth_limiter=FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window_s),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, Size, Zone
+from provisioning.acl import RESERVED_USERNAMES
 
 VENDOR_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 
@@ -191,8 +192,14 @@ class VendorSummary(BaseModel):
 # --- lockers --------------------------------------------------------------------------------------------
 
 
+def _not_reserved(locker_id: str) -> str:
+    if locker_id in RESERVED_USERNAMES:
+        raise ValueError(f"{locker_id!r} is reserved for the service's own broker accounts; choose another locker id")
+    return locker_id
+
+
 class LockerCreate(_Request):
-    id: Annotated[str, StringConstraints(pattern=LOCKER_ID_PATTERN)] = Field(
+    id: Annotated[str, StringConstraints(pattern=LOCKER_ID_PATTERN), AfterValidator(_not_reserved)] = Field(
         description="also the locker's MQTT username: lower case letters, digits and dashes"
     )
     name: Name

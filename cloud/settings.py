@@ -42,7 +42,16 @@ class Settings(BaseSettings):
         False, description="an extra ingest node: telemetry only; events, state and acks stay on the main node"
     )
 
+    # Device accounts: the cloud keeps the broker's password file and signals the broker to reload it.
+    broker_password_file: Path | None = Field(None, description="mosquitto password file; None: no enrollment")
+    broker_pid_file: Path | None = Field(None, description="mosquitto's pid_file, to send it SIGHUP after changes")
+    mqtt_public_host: str | None = Field(None, description="broker host as lockers reach it; default mqtt_host")
+    mqtt_public_port: int | None = Field(None, ge=1, le=65535, description="broker port for lockers")
+    enrollment_ttl_hours: float = Field(72, gt=0, le=24 * 60, description="an unused enrollment token dies after")
+
     admin_key: SecretStr | None = None
+    auth_failures_allowed: int = Field(20, ge=1, description="failed API keys or enrollment tokens per client…")
+    auth_failure_window_s: float = Field(300, gt=0, description="…within this window; then 429 until it passed")
     signing_key_file: Path | None = Field(None, description="Ed25519 private key (PEM); default data_dir")
     link_secret_file: Path | None = Field(None, description="secret for resident links; default data_dir")
 
@@ -99,6 +108,10 @@ class Settings(BaseSettings):
             Zone.AMBIENT: self.expiry_hours_ambient,
         }[zone]
 
+    def locker_broker(self) -> tuple[str, int]:
+        """The broker's address as the lockers reach it."""
+        return self.mqtt_public_host or self.mqtt_host, self.mqtt_public_port or self.mqtt_port
+
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'dorpskluis.sqlite'}"
 
@@ -140,8 +153,17 @@ def _check_production(settings: Settings) -> None:
         raise ConfigError(
             f"DK_ADMIN_KEY is {len(key)} characters long; production needs at least {MIN_ADMIN_KEY_CHARS}"
         )
-    if any(word in key.lower() for word in PLACEHOLDER_WORDS) or len(set(key)) < 8:
+    if _placeholder(key):
         raise ConfigError("DK_ADMIN_KEY looks like a placeholder; choose a random one for production")
+    # The project's broker admits no anonymous clients: the cloud logs in like every locker does.
+    mqtt_password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else ""
+    if not settings.mqtt_username or not mqtt_password:
+        raise ConfigError("DK_MQTT_USERNAME and DK_MQTT_PASSWORD are required in production (the broker's own account)")
+    if len(mqtt_password) < MIN_ADMIN_KEY_CHARS or _placeholder(mqtt_password):
+        raise ConfigError(
+            f"DK_MQTT_PASSWORD looks like a placeholder or is shorter than {MIN_ADMIN_KEY_CHARS} characters; "
+            "choose a random one for production"
+        )
     for what, path in (
         ("signing key", settings.resolved_signing_key_file()),
         ("resident link secret", settings.resolved_link_secret_file()),
@@ -151,6 +173,10 @@ def _check_production(settings: Settings) -> None:
                 f"the {what} file {path} does not exist; production never generates it on the fly "
                 f"(create it once with `python -m cloud init`)"
             )
+
+
+def _placeholder(secret: str) -> bool:
+    return any(word in secret.lower() for word in PLACEHOLDER_WORDS) or len(set(secret)) < 8
 
 
 def _development_admin_key(data_dir: Path) -> str:

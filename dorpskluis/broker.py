@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockers.errors import TransportError
 from provisioning import MOSQUITTO_CONF
+from provisioning.accounts import PasswordFileAccounts
+from provisioning.acl import CLOUD_USERNAME, render_acl
 
 # Lines of the project's config that name machine-specific places; a local run supplies its own.
-_LOCAL_KEYS = ("listener", "persistence_location", "log_dest", "pid_file")
+_LOCAL_KEYS = ("listener", "persistence_location", "log_dest", "pid_file", "password_file", "acl_file", "user")
+_ACCESS_KEYS = ("allow_anonymous", "password_file", "acl_file")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,17 +46,36 @@ def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Pope
 
 
 def render_mosquitto_config(
-    template: str, *, host: str, port: int, data_dir: Path, log_file: Path, tcp_nodelay: bool = True
+    template: str,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    log_file: Path,
+    tcp_nodelay: bool = True,
+    accounts: tuple[Path, Path] | None = None,
 ) -> str:
-    """The project's mosquitto.conf with listener, persistence folder and log file made local; without
-    `tcp_nodelay`, Mosquitto's default (Nagle on: the baseline of the ingest benchmark)."""
+    """The project's mosquitto.conf with listener, persistence folder, log file and pid file made local.
+
+    `accounts` (password file, ACL file) keeps the project's access control: no anonymous clients. Without it
+    the broker is open, for tests of everything but access control. Without `tcp_nodelay`, Mosquitto's default
+    (Nagle on: the baseline of the ingest benchmark)."""
     dropped = _LOCAL_KEYS if tcp_nodelay else (*_LOCAL_KEYS, "set_tcp_nodelay")
+    dropped = dropped if accounts else (*dropped, *_ACCESS_KEYS)
     kept = [line for line in template.splitlines() if line.split(" ", 1)[0] not in dropped]
     local = [
         f"listener {port} {host}",
         f"persistence_location {data_dir}/",
         f"log_dest file {log_file}",
+        f"pid_file {data_dir / 'mosquitto.pid'}",
+        # Run as whoever started us: started as root, mosquitto would switch to a `mosquitto` user that cannot
+        # read our private files.
+        f"user {getpass.getuser()}",
     ]
+    if accounts:
+        local += [f"password_file {accounts[0]}", f"acl_file {accounts[1]}"]
+    else:
+        local.append("allow_anonymous true")
     return "\n".join(kept + ["", "# local run", *local]) + "\n"
 
 
@@ -93,6 +117,22 @@ class RunningBroker:
     workdir: Path
     process: subprocess.Popen | None = None
     tcp_nodelay: bool = True  # False: Mosquitto's default, for the benchmarks' baseline
+    secured: bool = True  # False: anonymous clients welcome (tests of everything but access control)
+    cloud_password: str = field(default_factory=secrets.token_urlsafe, repr=False)
+
+    @property
+    def access_controlled(self) -> bool:
+        """Whether clients need accounts: mosquitto with the project's ACL (amqtt runs open, demo only)."""
+        return self.secured and self.kind == "mosquitto"
+
+    def accounts(self) -> PasswordFileAccounts:
+        """The broker's password file; changes made through it reach the running broker at once."""
+        return PasswordFileAccounts(self.workdir / "passwd", self.workdir / "data" / "mosquitto.pid")
+
+    @property
+    def cloud_username(self) -> str | None:
+        """The cloud service's account (its password is `cloud_password`); None on an open broker."""
+        return CLOUD_USERNAME if self.access_controlled else None
 
     def start(self, timeout: float = 15.0) -> RunningBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +154,11 @@ class RunningBroker:
             conf = self.workdir / "mosquitto.conf"
             data = self.workdir / "data"
             data.mkdir(exist_ok=True)
+            files = None
+            if self.secured:
+                files = (self.accounts().path, self.workdir / "acl")
+                files[1].write_text(render_acl(CLOUD_USERNAME))
+                self.accounts().ensure(CLOUD_USERNAME, self.cloud_password, reload=False)
             conf.write_text(
                 render_mosquitto_config(
                     MOSQUITTO_CONF.read_text(),
@@ -122,6 +167,7 @@ class RunningBroker:
                     data_dir=data,
                     log_file=self.workdir / "mosquitto.log",
                     tcp_nodelay=self.tcp_nodelay,
+                    accounts=files,
                 )
             )
             return [binary, "-c", str(conf)]
@@ -151,10 +197,21 @@ class RunningBroker:
 
 
 def start_broker(
-    workdir: Path, port: int | None = None, host: str = "127.0.0.1", *, tcp_nodelay: bool = True
+    workdir: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    *,
+    secured: bool = True,
+    tcp_nodelay: bool = True,
 ) -> RunningBroker:
-    """Start the preferred broker on `port` (a free one when None) with its files under `workdir`."""
+    """Start the preferred broker on `port` (a free one when None) with its files under `workdir`; `secured`
+    keeps the project's access control (accounts and ACL), which only mosquitto can enforce."""
     broker = RunningBroker(
-        kind=broker_kind(), host=host, port=port or free_port(host), workdir=workdir, tcp_nodelay=tcp_nodelay
+        kind=broker_kind(),
+        host=host,
+        port=port or free_port(host),
+        workdir=workdir,
+        tcp_nodelay=tcp_nodelay,
+        secured=secured,
     )
     return broker.start()

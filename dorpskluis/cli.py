@@ -18,7 +18,9 @@ sim_app = typer.Typer(
 )
 edge_app = typer.Typer(no_args_is_help=True, help="The locker's edge agent.")
 cloud_app = typer.Typer(no_args_is_help=True, help="The cloud service.")
+provision_app = typer.Typer(no_args_is_help=True, help="Onboard lockers: register, bundle, revoke.")
 app.add_typer(sim_app, name="sim")
+app.add_typer(provision_app, name="provision")
 app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")
 
@@ -175,6 +177,94 @@ def edge_run(
             run(loaded)
     except DorpskluisError as exc:
         raise _fail(str(exc), 1) from None
+
+
+CloudUrl = Annotated[str, typer.Option("--cloud", envvar="DK_CLOUD_URL", help="The cloud service's URL.")]
+AdminKey = Annotated[
+    str, typer.Option("--admin-key", envvar="DK_ADMIN_KEY", help="The foundation's admin key.", show_default=False)
+]
+
+
+@provision_app.command("locker")
+def provision_locker(
+    locker: Annotated[str, typer.Argument(help="Locker id, also its broker username, e.g. zwartsluis-kerk.")],
+    layout: Annotated[Path, typer.Option(help="The cabinet's layout file (TOML or JSON).")],
+    out: Annotated[Path, typer.Option(help="Folder to write the bundle into.")],
+    admin_key: AdminKey,
+    cloud: CloudUrl = "http://127.0.0.1:8000",
+    name: Annotated[str | None, typer.Option(help="Display name (default: the id).")] = None,
+    village: Annotated[str | None, typer.Option(help="The village it stands in.")] = None,
+    simulated: Annotated[
+        bool, typer.Option(help="Bundle for a simulated locker (mock pins, sensor files in w1/).")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle in --out.")] = False,
+) -> None:
+    """Register LOCKER and its layout in the cloud and write its bundle: edge.toml, layout, one-time enrollment
+    token and its printable QR. The bundle holds no password: `dorpskluis edge enroll` gets the locker's own."""
+    from lockers.errors import LayoutError
+    from lockers.layout import load_layout
+    from provisioning.client import ENROLLMENT_QR, provision_locker
+
+    try:
+        parsed = load_layout(layout)
+        with console.status(f"Registering {locker} at {cloud}…"):
+            bundle = provision_locker(
+                cloud=cloud,
+                admin_key=admin_key,
+                locker=locker,
+                layout=parsed,
+                out=out,
+                name=name,
+                village=village,
+                simulated=simulated,
+                force=force,
+            )
+    except (DorpskluisError, LayoutError) as exc:
+        raise _fail(f"provisioning {locker} failed: {exc}", 1) from None
+    what = "registered" if bundle.registered else "was registered already; issued a new enrollment token"
+    console.print(f"[green]{locker} {what}.[/green] Bundle in {bundle.folder}")
+    console.print(f"  broker           {bundle.broker}")
+    console.print(f"  enrollment QR    {bundle.folder / ENROLLMENT_QR}  (one use, until {bundle.expires_at})")
+    console.print(f"  on the locker:   dorpskluis edge enroll {bundle.folder}")
+
+
+@provision_app.command("revoke")
+def provision_revoke(
+    locker: Annotated[str, typer.Argument(help="Locker id.")],
+    admin_key: AdminKey,
+    cloud: CloudUrl = "http://127.0.0.1:8000",
+) -> None:
+    """Revoke LOCKER's broker account: the broker disconnects it now and refuses it from then on."""
+    import httpx
+
+    try:
+        response = httpx.delete(
+            f"{cloud.rstrip('/')}/api/v1/lockers/{locker}/credentials", headers={"X-API-Key": admin_key}
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the cloud at {cloud}: {exc}", 1) from None
+    if response.is_error:
+        raise _fail(f"revoking {locker} failed: {response.status_code} {response.text[:300]}", 1)
+    console.print(f"[green]{locker}'s broker account is revoked.[/green] A new enrollment token restores it.")
+
+
+@edge_app.command("enroll")
+def edge_enroll(
+    folder: Annotated[Path, typer.Argument(help="The locker's bundle folder (with edge.toml).")],
+    qr: Annotated[str | None, typer.Option(help="The scanned enrollment QR text, instead of enrollment.json.")] = None,
+) -> None:
+    """Trade the bundle's one-time enrollment token for this locker's own broker credentials (in edge.toml)."""
+    from provisioning.client import enroll_bundle
+
+    try:
+        with console.status("Enrolling…"):
+            enrolled = enroll_bundle(folder, qr)
+    except DorpskluisError as exc:
+        raise _fail(f"enrollment failed: {exc}", 1) from None
+    console.print(
+        f"[green]{enrolled.locker} enrolled[/green] as {enrolled.username} on {enrolled.broker} "
+        f"(credentials #{enrolled.generation}, in {enrolled.edge_toml}; the token is used up)"
+    )
 
 
 @cloud_app.command("serve")

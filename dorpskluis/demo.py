@@ -21,6 +21,7 @@ from dorpskluis.procs import ChildProcess, wait_for_stop
 from dorpskluis.stack import CloudAdmin, CloudConfig, StackError, start_cloud, start_simulated_locker, write_edge_config
 from edge.control import request as control_request
 from lockers.layout import demo_layout
+from provisioning.client import enroll_bundle, provision_locker
 
 LOCKER = "demo-1"
 MARKER = ".dorpskluis-demo"
@@ -137,6 +138,12 @@ def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
     return Seeded(ready_order=ready, pickup=pickup, waiting_order=created[1])
 
 
+def _access(broker: RunningBroker) -> str:
+    if broker.access_controlled:
+        return f"  (accounts and ACL; {LOCKER} logs in as itself, see {broker.workdir / 'passwd'})"
+    return "  (amqtt: open to anyone, for this demo only)"
+
+
 def _summary(
     console: Console,
     speed: float,
@@ -157,7 +164,7 @@ def _summary(
         ("OpenAPI", f"{cloud.url}/openapi.json"),
         ("Locker demo-1", f"{cloud.url}/api/v1/lockers/{LOCKER}  (send X-API-Key)"),
         ("Health", f"{cloud.url}/api/v1/health"),
-        ("Broker", f"{broker.kind} on {broker.host}:{broker.port}"),
+        ("Broker", f"{broker.kind} on {broker.host}:{broker.port}" + _access(broker)),
         ("Admin key", cloud.admin_key),
     ]
     rows += [
@@ -199,6 +206,26 @@ def _summary(
     say(f"  then load it with the demo vendor's code:  {cli} sim scan {LOCKER} '{vendors[0]['code']}'")
 
 
+def _onboard_locker(admin: CloudAdmin, cloud: CloudConfig, broker: RunningBroker, folder: Path) -> Path:
+    """Provision and enroll demo-1 as a technician would a real locker (its own broker account); on amqtt,
+    which cannot check accounts, register it and write its config directly. Returns its edge.toml."""
+    name, village = "Dorpskluis Kerkplein (demo)", "Zwartsluis"
+    if not broker.access_controlled:
+        admin.register_locker(LOCKER, name, village, demo_layout())
+        return write_edge_config(folder, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout())
+    provision_locker(
+        cloud=cloud.url,
+        admin_key=cloud.admin_key,
+        locker=LOCKER,
+        layout=demo_layout(),
+        out=folder,
+        name=name,
+        village=village,
+        simulated=True,
+    )
+    return enroll_bundle(folder).edge_toml
+
+
 def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -211,7 +238,13 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     children: list[ChildProcess] = []
     broker: RunningBroker | None = None
     admin: CloudAdmin | None = None
-    steps = ["broker", "cloud service", "locker and vendors", "simulated locker demo-1", "demo orders"]
+    steps = [
+        "broker",
+        "cloud service",
+        "locker (provision, enroll) and vendors",
+        "simulated locker demo-1",
+        "demo orders",
+    ]
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM during start-up must clean up like Ctrl-C
     try:
         with Progress(
@@ -242,7 +275,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
             progress.advance(task)
             step(steps[2])
             admin = CloudAdmin(cloud.url, cloud.admin_key)
-            admin.register_locker(LOCKER, "Dorpskluis Kerkplein (demo)", "Zwartsluis", demo_layout())
+            edge_toml = _onboard_locker(admin, cloud, broker, data / LOCKER)
             vendors = []
             for index, (vendor_id, name, kind) in enumerate(VENDORS):
                 key = options.vendor_key if index == 0 else None
@@ -251,9 +284,6 @@ def run_demo(options: DemoOptions, console: Console) -> None:
                 vendors.append({"id": vendor_id, "api_key": created["api_key"], "code": me["code"]["token"]})
             progress.advance(task)
             step(steps[3])
-            edge_toml = write_edge_config(
-                data / LOCKER, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout()
-            )
             children.append(start_simulated_locker(edge_toml, logs, LOCKER, speed=options.speed))
             admin.wait_online(LOCKER, process=children[-1])
             progress.advance(task)

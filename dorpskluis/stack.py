@@ -38,7 +38,21 @@ class CloudConfig:
         return f"http://{self.http_host}:{self.http_port}"
 
     def env(self) -> dict[str, str]:
+        """The cloud logs in to a secured broker with its own account and keeps the broker's password file."""
+        broker = self.broker
+        accounts = broker.accounts() if broker.access_controlled else None
+        access = (
+            {
+                "DK_MQTT_USERNAME": broker.cloud_username or "",
+                "DK_MQTT_PASSWORD": broker.cloud_password,
+                "DK_BROKER_PASSWORD_FILE": str(accounts.path),
+                "DK_BROKER_PID_FILE": str(accounts.pid_file),
+            }
+            if accounts
+            else {}
+        )
         return {
+            **access,
             "DK_ENV": "development",
             "DK_DATABASE_URL": self.database_url,
             "DK_DATA_DIR": str(self.data_dir),

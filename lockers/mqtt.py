@@ -200,6 +200,7 @@ class MqttSession:
         self._early_acks: set[int] = set()
         self._thread: threading.Thread | None = None
         self.callback_errors = 0
+        self.last_refusal: str | None = None  # why the broker last refused our CONNECT, until it accepts one
         client = _ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -396,10 +397,12 @@ class MqttSession:
 
     def _handle_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
+            self.last_refusal = str(reason_code)
             log.warning(
                 "broker %s:%s refused %s: %s", self.address.host, self.address.port, self.client_id, reason_code
             )
             return
+        self.last_refusal = None
         self._attempt = 0
         if self._subscriptions:
             _rc, self._suback_mid = client.subscribe(list(self._subscriptions))

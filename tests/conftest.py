@@ -68,9 +68,10 @@ def _check_broker_available() -> None:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory) -> Iterator[RunningBroker]:
-    """A private broker for the whole session: mosquitto with the project's config, else amqtt."""
+    """A private broker for the whole session: mosquitto with the project's config, else amqtt; open to
+    anonymous clients (access control has its own tests, on `secured_broker`)."""
     _check_broker_available()
-    running = start_broker(tmp_path_factory.mktemp("broker"))
+    running = start_broker(tmp_path_factory.mktemp("broker"), secured=False)
     yield running
     running.stop()
 
@@ -79,9 +80,20 @@ def broker(tmp_path_factory) -> Iterator[RunningBroker]:
 def own_broker(tmp_path) -> Iterator[RunningBroker]:
     """A broker for one test, free to be killed and restarted."""
     _check_broker_available()
-    running = start_broker(tmp_path / "broker")
+    running = start_broker(tmp_path / "broker", secured=False)
     yield running
     running.kill()
+
+
+@pytest.fixture
+def secured_broker(tmp_path) -> Iterator[RunningBroker]:
+    """Mosquitto with the project's config as deployed: accounts, ACL, no anonymous clients."""
+    if mosquitto_binary() is None:
+        service_missing("mosquitto binary not installed (access control needs mosquitto; amqtt runs open)")
+    running = RunningBroker(kind="mosquitto", host="127.0.0.1", port=free_port(), workdir=tmp_path / "broker")
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -44,18 +44,29 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ApiKey = Annotated[str | None, Security(_api_key)]
 
 
-def get_caller(runtime: RuntimeDep, api_key: ApiKey) -> Caller:
-    # A session of its own, closed at once: holding the request's read connection while a service waits for a
-    # write connection would let a burst of requests take every pooled connection and wait for each other.
-    with runtime.db.read() as session:
+def get_client(request: Request) -> str:
+    """Who is calling, for rate limits: the peer address (behind a proxy, uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientDep = Annotated[str, Depends(get_client)]
+
+
+def get_caller(runtime: RuntimeDep, api_key: ApiKey, client: ClientDep) -> Caller:
+    if not api_key:
+        return resolve_caller(None, runtime.settings.admin_key_value(), api_key)
+    # Guessing keys costs a client its access for a while (429) once it failed too often.
+    with runtime.auth_limiter.attempt(client), runtime.db.read() as session:
+        # A session of its own, closed at once: holding the request's read connection while a service waits for
+        # a write connection would let a burst of requests take every pooled connection and wait for each other.
         return resolve_caller(session, runtime.settings.admin_key_value(), api_key)
 
 
-def get_optional_caller(runtime: RuntimeDep, api_key: ApiKey) -> Caller | None:
+def get_optional_caller(runtime: RuntimeDep, api_key: ApiKey, client: ClientDep) -> Caller | None:
     """The caller when an API key is sent (an unknown key is still refused), else None."""
     if not api_key:
         return None
-    return get_caller(runtime, api_key)
+    return get_caller(runtime, api_key, client)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -20,10 +20,17 @@ from tests.cloud.conftest import ADMIN, TestClient, cloud_settings, forget_sessi
 from tests.support import wait_until
 
 GOOD_KEY = "k9Qz-7vL2pX8wR4tY6uN1mB3cV5"
+GOOD_MQTT_PASSWORD = "Zr7-q2WmX9vB4nL8kT1yH6cJ3p"
 
 
 def production(tmp_path, **overrides) -> Settings:
-    values = dict(env="production", data_dir=tmp_path / "data", admin_key=GOOD_KEY)
+    values = dict(
+        env="production",
+        data_dir=tmp_path / "data",
+        admin_key=GOOD_KEY,
+        mqtt_username="dk-cloud",
+        mqtt_password=GOOD_MQTT_PASSWORD,
+    )
     values.update(overrides)
     return Settings(**values)
 
@@ -46,6 +53,21 @@ def with_key_files(settings: Settings) -> Settings:
 )
 def test_production_refuses_a_weak_admin_key(tmp_path, admin_key, message):
     settings = with_key_files(production(tmp_path, admin_key=SecretStr(admin_key) if admin_key is not None else None))
+    with pytest.raises(ConfigError, match=message):
+        create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"mqtt_password": None}, "DK_MQTT_USERNAME and DK_MQTT_PASSWORD are required in production"),
+        ({"mqtt_username": None}, "DK_MQTT_USERNAME and DK_MQTT_PASSWORD are required in production"),
+        ({"mqtt_password": "short"}, "DK_MQTT_PASSWORD looks like a placeholder or is shorter than 24"),
+        ({"mqtt_password": "changeme-changeme-changeme"}, "DK_MQTT_PASSWORD looks like a placeholder"),
+    ],
+)
+def test_production_refuses_a_missing_or_default_broker_password(tmp_path, overrides, message):
+    settings = with_key_files(production(tmp_path, **overrides))
     with pytest.raises(ConfigError, match=message):
         create_app(settings)
 

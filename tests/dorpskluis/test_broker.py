@@ -42,7 +42,7 @@ def test_broker_kind_refuses_nonsense(monkeypatch):
 def test_each_broker_kind_carries_retained_qos1_messages(tmp_path, kind):
     if kind == "mosquitto" and mosquitto_binary() is None:
         service_missing("mosquitto binary not installed")
-    broker = RunningBroker(kind=kind, host="127.0.0.1", port=free_port(), workdir=tmp_path).start()
+    broker = RunningBroker(kind=kind, host="127.0.0.1", port=free_port(), workdir=tmp_path, secured=False).start()
     try:
         address = BrokerAddress(broker.host, broker.port)
         publisher = MqttSession(address, f"pub-{kind}")
@@ -73,7 +73,7 @@ def test_retained_messages_reach_only_subscribers_of_their_topic(tmp_path, kind)
     """amqtt 0.12.1 replays every client's retained matches to each newcomer; our runner must not."""
     if kind == "mosquitto" and mosquitto_binary() is None:
         service_missing("mosquitto binary not installed")
-    broker = RunningBroker(kind=kind, host="127.0.0.1", port=free_port(), workdir=tmp_path).start()
+    broker = RunningBroker(kind=kind, host="127.0.0.1", port=free_port(), workdir=tmp_path, secured=False).start()
     address = BrokerAddress(broker.host, broker.port)
     sessions = []
     try:

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 
 import httpx
 
 from dorpskluis.broker import free_port
+from lockers.mqtt import BrokerAddress, MqttSession
 from tests.support import wait_until
 
 CLI = str(Path(sys.executable).with_name("dorpskluis"))
@@ -42,6 +44,24 @@ def test_demo_runs_seeded_and_stops_cleanly_on_ctrl_c(tmp_path, run_dir):
         assert me.status_code == 200 and me.json()["id"] == "boerderij-zwartewater"
         locker = httpx.get(f"http://127.0.0.1:{port}/api/v1/lockers/demo-1", headers={"X-API-Key": admin_key}).json()
         assert locker["online"] and len(locker["compartments"]) == 12
+
+        # Its broker runs the project's config and demo-1 was provisioned like a real locker: its own account.
+        broker = re.search(r"Broker\s+(\S+) on ([\d.]+):(\d+)", output)
+        assert broker, output
+        if broker.group(1) == "mosquitto":
+            edge = tomllib.loads((tmp_path / "demo" / "demo-1" / "edge.toml").read_text())
+            assert edge["mqtt"]["username"] == "demo-1" and len(edge["mqtt"]["password"]) >= 40
+            assert not (tmp_path / "demo" / "demo-1" / "enrollment.json").exists(), "the used token stays behind"
+            credentials = httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/lockers/demo-1/credentials", headers={"X-API-Key": admin_key}
+            ).json()
+            assert credentials["active"] and credentials["generation"] == 1
+            anonymous = MqttSession(BrokerAddress(broker.group(2), int(broker.group(3))), "anonymous-probe")
+            anonymous.start()
+            try:
+                wait_until(lambda: anonymous.last_refusal, what="the demo broker to refuse an anonymous client")
+            finally:
+                anonymous.stop()
 
         scan = subprocess.run([CLI, "sim", "scan", "demo-1", pin], capture_output=True, text=True, timeout=30)
         assert scan.returncode == 0, scan.stdout + scan.stderr

@@ -1,0 +1,104 @@
+"""Onboarding as a technician does it, end to end: `dorpskluis provision locker` against a running cloud,
+`dorpskluis edge enroll` on the bundle, the real edge agent logging in with its own account on a mosquitto with
+the project's config; then `dorpskluis provision revoke` takes it off the broker."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dorpskluis.broker import free_port
+from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud, start_simulated_locker
+from lockers.layout import demo_layout
+from tests.support import wait_until
+
+CLI = str(Path(sys.executable).with_name("dorpskluis"))
+
+
+@pytest.fixture
+def cloud(secured_broker, sqlite_url, tmp_path) -> Iterator[tuple[CloudConfig, CloudAdmin]]:
+    config = CloudConfig(
+        database_url=sqlite_url,
+        data_dir=tmp_path / "cloud",
+        broker=secured_broker,
+        admin_key=secrets.token_urlsafe(24),
+        http_port=free_port(),
+    )
+    process = start_cloud(config, tmp_path / "logs")
+    admin = CloudAdmin(config.url, config.admin_key)
+    yield config, admin
+    admin.close()
+    process.stop()
+
+
+def cli(*args: str, admin_key: str | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "DK_ADMIN_KEY": admin_key} if admin_key else None
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_path, run_dir):
+    config, admin = cloud
+    layout = tmp_path / "layout.json"
+    layout.write_text(demo_layout().model_dump_json())
+    bundle = tmp_path / "bundle"
+    provisioned = cli(
+        "provision", "locker", "kerk-7", "--layout", str(layout), "--out", str(bundle),
+        "--cloud", config.url, "--village", "Zwartsluis", "--simulated", admin_key=config.admin_key,
+    )  # fmt: skip
+    assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
+    assert f"{secured_broker.host}:{secured_broker.port}" in provisioned.stdout
+    edge = tomllib.loads((bundle / "edge.toml").read_text())
+    assert edge["mqtt"] == {"host": secured_broker.host, "port": secured_broker.port}  # no secret in the bundle
+    assert (bundle / "enrollment-qr.png").read_bytes().startswith(b"\x89PNG")
+    token = json.loads((bundle / "enrollment.json").read_text())["token"]
+    assert admin.locker("kerk-7")["village"] == "Zwartsluis"
+
+    enrolled = cli("edge", "enroll", str(bundle))
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    edge = tomllib.loads((bundle / "edge.toml").read_text())
+    assert edge["mqtt"]["username"] == "kerk-7" and len(edge["mqtt"]["password"]) >= 40
+    assert stat.S_IMODE((bundle / "edge.toml").stat().st_mode) == 0o600
+    assert not (bundle / "enrollment.json").exists()
+    assert secured_broker.accounts().has("kerk-7", edge["mqtt"]["password"])
+
+    # The token is dead: a second enrollment with it (e.g. from the printed QR) is refused and changes nothing.
+    replay = cli("edge", "enroll", str(bundle), "--qr", f"DKENROLL1 {config.url} kerk-7 {token}")
+    assert replay.returncode == 1 and "already used" in replay.stderr
+    assert secured_broker.accounts().has("kerk-7", edge["mqtt"]["password"])
+
+    agent = start_simulated_locker(bundle / "edge.toml", tmp_path / "logs", "kerk-7")
+    try:
+        admin.wait_online("kerk-7", process=agent)
+        revoked = cli("provision", "revoke", "kerk-7", "--cloud", config.url, admin_key=config.admin_key)
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        # The broker drops it at once (without its Last Will), the cloud shows it offline, and it stays out.
+        wait_until(lambda: not admin.locker("kerk-7")["online"], timeout=15, what="the revoked locker to go offline")
+        assert not secured_broker.accounts().has("kerk-7")
+        log = secured_broker.workdir / "mosquitto.log"
+        wait_until(lambda: "not authorised" in log.read_text(), timeout=20, what="the locker's retry to be refused")
+        assert not admin.locker("kerk-7")["online"]
+    finally:
+        agent.stop()
+
+
+def test_provisioning_refuses_clearly(cloud, tmp_path):
+    config, _admin = cloud
+    layout = tmp_path / "layout.json"
+    layout.write_text(demo_layout().model_dump_json())
+    wrong_key = cli(
+        "provision", "locker", "kerk-8", "--layout", str(layout), "--out", str(tmp_path / "b"),
+        "--cloud", config.url, admin_key="not-the-admin-key",
+    )  # fmt: skip
+    assert wrong_key.returncode == 1 and "401" in wrong_key.stderr and "not known" in wrong_key.stderr
+    no_bundle = cli("edge", "enroll", str(tmp_path / "nowhere"))
+    assert no_bundle.returncode == 1 and "cannot read" in no_bundle.stderr
+    bad_qr = cli("edge", "enroll", str(tmp_path / "nowhere"), "--qr", "hello")
+    assert bad_qr.returncode == 1
