@@ -1,4 +1,5 @@
-"""`python -m cloud` serves the API with settings from DK_* variables; `python -m cloud init` creates key files."""
+"""`python -m cloud` serves the API with settings from DK_* variables; `python -m cloud init` creates key files;
+`python -m cloud rotate-signing-key` replaces the code-signing key (see docs/security.md)."""
 
 from __future__ import annotations
 
@@ -50,14 +51,31 @@ def init() -> None:
     print(f"signing key: {signing}\nresident link secret: {links}\nwebhook secret: {webhooks}")
 
 
+def rotate_signing_key() -> None:
+    """Set the signing key aside and create a new one; the next start retires the old one after a rollover."""
+    from cloud.keys import rotate_signing_key_file
+    from cloud.settings import Settings
+
+    settings = Settings()
+    retired = rotate_signing_key_file(settings.resolved_signing_key_file())
+    print(
+        f"new signing key: {settings.resolved_signing_key_file()}\nprevious key kept at: {retired}\n"
+        f"Restart the cloud service: it signs new codes with the new key, signs vendor codes again, and tells every "
+        f"locker (desired state) to trust the old key for {settings.key_rollover_days:g} more days."
+    )
+
+
+COMMANDS = {"serve": lambda: serve(), "init": lambda: init(), "rotate-signing-key": lambda: rotate_signing_key()}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run a command (default `serve`); `argv` None means serve, whatever the process was started with."""
     parser = argparse.ArgumentParser(prog="python -m cloud", description="The Dorpskluis cloud service.")
-    parser.add_argument("command", nargs="?", choices=["serve", "init"], default="serve")
+    parser.add_argument("command", nargs="?", choices=sorted(COMMANDS), default="serve")
     args = parser.parse_args(argv or [])
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
-        init() if args.command == "init" else serve()
+        COMMANDS[args.command]()
     except ConfigError as exc:
         print(f"dorpskluis cloud: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -253,6 +253,7 @@ class SigningKey(Base):
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     algorithm: Mapped[str] = mapped_column(String(16), default="Ed25519")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # replaced by a newer key (rotation)
 
 
 # The monitoring tables (alerts, limits, audit, notifications, aggregates), those of the edge link (event

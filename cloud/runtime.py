@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -72,6 +73,7 @@ class CloudRuntime:
         self.exporter.start()
         self.notifier.start()
         self.presence.restart_clock()  # we heard nothing while we were down
+        self.vendors.resign_codes()  # after a key rotation: vendor codes must outlive the old key
         self.bridge.start(
             self.ingest.handle, self.ingest.telemetry_batch, FailedMessages(self.db).keep, self.ingest.presence_batch
         )
@@ -95,7 +97,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         db.create_all()
         private_key = load_signing_key_file(settings.resolved_signing_key_file(), create=develop)
         with db.write() as session:
-            keys = load_key_ring(session, private_key)
+            keys = load_key_ring(session, private_key, timedelta(days=settings.key_rollover_days))
         links = ResidentLinks(load_link_secret(settings.resolved_link_secret_file(), create=develop))
         webhook_secret = _webhook_secret(settings, db)
         exporter = build_exporter(InfluxSettings())
@@ -104,7 +106,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         db.dispose()
         raise
     bridge = MqttBridge(settings)
-    desired = DesiredStates(db, bridge)
+    desired = DesiredStates(db, bridge, keys.trusted())
     pickups = Pickups(settings, keys, links)
     limits = Limits(db)
     alerts = Alerts(db, settings)

@@ -284,6 +284,7 @@ class PublicKeyOut(BaseModel):
     kid: int
     public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
     algorithm: Literal["Ed25519"]
+    not_after: datetime | None = Field(None, description="a retired key: codes signed with it work until then")
 
 
 class KeysOut(BaseModel):

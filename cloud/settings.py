@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lockers.errors import ConfigError
@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     auth_failures_allowed: int = Field(20, ge=1, description="failed API keys or enrollment tokens per client…")
     auth_failure_window_s: float = Field(300, gt=0, description="…within this window; then 429 until it passed")
     signing_key_file: Path | None = Field(None, description="Ed25519 private key (PEM); default data_dir")
+    key_rollover_days: float = Field(
+        7, gt=0, le=365, description="after a key rotation, codes of the old key keep working this long"
+    )
     link_secret_file: Path | None = Field(None, description="secret for resident links; default data_dir")
 
     public_url: str = "http://127.0.0.1:8000"
@@ -95,6 +98,16 @@ class Settings(BaseSettings):
     webhook_secret_file: Path | None = Field(None, description="HMAC secret of webhook signatures; default data_dir")
     notify_max_attempts: int = Field(6, ge=1, le=50, description="deliveries tried before a notification fails")
     notify_retry_s: float = Field(30, gt=0, le=3600, description="first retry delay; doubles with every attempt")
+
+    @model_validator(mode="after")
+    def _rollover_outlives_pickup_codes(self) -> Settings:
+        longest = max(self.expiry_hours_chilled, self.expiry_hours_frozen, self.expiry_hours_ambient)
+        if self.key_rollover_days * 24 < longest:
+            raise ValueError(
+                f"key_rollover_days ({self.key_rollover_days:g}) must cover the longest pickup time ({longest:g} h): "
+                "a pickup code signed just before a key rotation must keep working until its deadline"
+            )
+        return self
 
     @property
     def production(self) -> bool:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.codecheck import CodeContext, Decision, Refusal, check_code
 from edge.keypad import KeypadState
+from edge.keyring import trusted_keys
 from edge.store import EdgeStore
 from lockers.protocol.messages import DesiredState
 
@@ -38,7 +39,7 @@ class Scanner:
             text,
             CodeContext(
                 locker=self._locker,
-                keys=self._keys,
+                keys=trusted_keys(self._keys, desired, now),
                 desired=desired,
                 compartments=self._compartments,
                 now=now,

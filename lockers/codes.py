@@ -123,6 +123,12 @@ def verify_token(
     return claims
 
 
+def peek_claims(text: str) -> CodeClaims:
+    """The claims of a token WITHOUT checking its signature: for the issuer's own bookkeeping (which key signed
+    a code it stored), never to decide whether something opens; raise CodeRejected when malformed."""
+    return _decode(text)[0]
+
+
 def _decode(text: str) -> tuple[CodeClaims, bytes, bytes]:
     """Parse token text into claims, signed payload and signature, without checking the signature."""
     malformed = CodeRejected(RejectReason.MALFORMED, "not a Dorpskluis code")

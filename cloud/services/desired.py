@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +18,7 @@ from cloud.errors import NotFound
 from cloud.lifecycle import OrderStatus
 from cloud.models import Locker, Order
 from lockers.errors import TransportError
-from lockers.protocol.messages import DesiredState, DropoffGrant, PickupGrant
+from lockers.protocol.messages import DesiredState, DropoffGrant, PickupGrant, TrustedKey
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ class Publisher(Protocol):
 _PARTS_ONLY = (lazyload(Order.transitions), lazyload(Order.breaches), lazyload(Order.coldchain_records))
 
 
-def build_desired(session: Session, locker: Locker, version: int, now: datetime) -> DesiredState:
-    """Everything `locker` must know: pending drop-offs, ready pickups, revoked codes, its PIN salt."""
+def build_desired(
+    session: Session, locker: Locker, version: int, now: datetime, keys: Sequence[TrustedKey] = ()
+) -> DesiredState:
+    """Everything `locker` must know: pending drop-offs, ready pickups, revoked codes, its PIN salt, the keys."""
     orders = session.scalars(
         select(Order)
         .where(Order.locker_id == locker.id, Order.status.in_([OrderStatus.ASSIGNED, OrderStatus.READY]))
@@ -83,15 +85,18 @@ def build_desired(session: Session, locker: Locker, version: int, now: datetime)
         pickups=pickups,
         dropoffs=dropoffs,
         revoked=list(revoked),
+        keys=list(keys),
     )
 
 
 class DesiredStates:
     """Publishes desired states; one lock per locker so versions reach the broker in increasing order."""
 
-    def __init__(self, db: Database, publisher: Publisher) -> None:
+    def __init__(self, db: Database, publisher: Publisher, keys: Sequence[TrustedKey] = ()) -> None:
+        """`keys`: the code-signing keys every locker is to trust (the active one and those in rollover)."""
         self._db = db
         self._publisher = publisher
+        self._keys = tuple(keys)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
 
@@ -114,7 +119,7 @@ class DesiredStates:
                 if version is None:
                     raise NotFound(f"no locker {locker_id!r}")
                 locker = session.get(Locker, locker_id, populate_existing=True, options=[lazyload(Locker.compartments)])
-                state = build_desired(session, locker, version, utcnow())
+                state = build_desired(session, locker, version, utcnow(), self._keys)
             self._send(locker_id, state)
         return state
 
@@ -123,7 +128,7 @@ class DesiredStates:
         """The first desired state of a locker being registered in the caller's block (version 1: its PIN salt, no
         orders yet, as `build_desired` would find), published once the block ended without an error. The locker's
         lock is held throughout, so no later version can reach the broker before it."""
-        state = DesiredState(version=1, issued_at=utcnow(), pin_salt=pin_salt)
+        state = DesiredState(version=1, issued_at=utcnow(), pin_salt=pin_salt, keys=list(self._keys))
         with self._lock(locker_id):
             yield state
             self._send(locker_id, state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
@@ -18,8 +19,9 @@ from cloud.services import views
 from cloud.services.access import VendorCaller
 from cloud.services.pickup import CLOCK_SKEW
 from cloud.tokens import new_api_key, sha256_hex
-from lockers.codes import issue_token, vendor_claims
+from lockers.codes import issue_token, peek_claims, vendor_claims
 
+log = logging.getLogger(__name__)
 VENDOR_CODE_VALIDITY = timedelta(days=365)
 
 
@@ -77,6 +79,28 @@ class Vendors:
             suffix = f"-{n}"
             candidate = base[: 40 - len(suffix)] + suffix
         return candidate
+
+    def resign_codes(self) -> int:
+        """Sign again, with the active key, every vendor code a retired key signed (same code id and expiry), so
+        vendors hold a code that outlives the rollover window; how many. Vendors fetch it at /vendors/me."""
+        with self._db.write() as session:
+            vendors = [
+                v for v in session.scalars(select(Vendor)) if peek_claims(v.code_token).key_id != self._keys.key_id
+            ]
+            now = utcnow()
+            for vendor in vendors:
+                claims = vendor_claims(
+                    key_id=self._keys.key_id,
+                    vendor=vendor.id,
+                    not_before=now - CLOCK_SKEW,
+                    valid_for=vendor.code_expires_at - (now - CLOCK_SKEW),
+                    code_id=vendor.code_id,
+                )
+                vendor.code_token = issue_token(claims, self._keys.private_key)
+                vendor.code_expires_at = claims.expires_at
+        if vendors:
+            log.info("signed %d vendor code(s) again with key id %d", len(vendors), self._keys.key_id)
+        return len(vendors)
 
     def me(self, session: Session, caller: VendorCaller) -> VendorOut:
         vendor = session.get(Vendor, caller.id)

@@ -159,6 +159,14 @@ class EdgeSettings(Message):
     pin_lockout_s: int = Field(300, ge=0, le=86400)
 
 
+class TrustedKey(Message):
+    """A code-signing public key the locker is to trust, until `not_after` (a retired key's rollover end)."""
+
+    kid: int = Field(ge=1, le=2**31)
+    public_key: str = Field(pattern=r"^[A-Za-z0-9+/]{43}=$", description="base64 of the raw 32-byte Ed25519 key")
+    not_after: AwareDatetime | None = None
+
+
 class DesiredState(Message):
     """The complete state the cloud wants a locker to hold; a higher version replaces a lower one."""
 
@@ -169,6 +177,7 @@ class DesiredState(Message):
     dropoffs: list[DropoffGrant] = []
     revoked: list[str] = []
     settings: EdgeSettings = EdgeSettings()
+    keys: list[TrustedKey] = Field([], max_length=16)
 
 
 # --- dk/v1/{locker}/reported ----------------------------------------------------------------------------
