@@ -8,7 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api import alerts, audit, commands, contacts, enrollment, limits, lockers, orders, system, vendors
+from cloud.api import (
+    alerts,
+    audit,
+    commands,
+    contacts,
+    enrollment,
+    integrations,
+    limits,
+    lockers,
+    orders,
+    system,
+    vendors,
+)
 from cloud.errors import install_error_handlers
 from cloud.runtime import open_runtime
 from cloud.settings import Settings, prepare_settings
@@ -39,6 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=MAX_BODY_BYTES,
     )
     install_error_handlers(app)
-    for module in (orders, vendors, lockers, enrollment, commands, limits, alerts, contacts, audit, system):
+    for module in (
+        orders,
+        vendors,
+        integrations,
+        lockers,
+        enrollment,
+        commands,
+        limits,
+        alerts,
+        contacts,
+        audit,
+        system,
+    ):
         app.include_router(module.router)
     return app

@@ -257,6 +257,6 @@ class SigningKey(Base):
 
 
 # The monitoring tables (alerts, limits, audit, notifications, aggregates), those of the edge link (event
-# numbering, remote commands, failed ingests) and of onboarding (enrollments, device credentials) live in
-# their own modules.
-from cloud import models_edge, models_monitoring, models_provisioning  # noqa: E402, F401
+# numbering, remote commands, failed ingests), of onboarding (enrollments, device credentials) and of API
+# access (integrations) live in their own modules.
+from cloud import models_access, models_edge, models_monitoring, models_provisioning  # noqa: E402, F401

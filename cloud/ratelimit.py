@@ -9,7 +9,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 
-from cloud.errors import Gone, TooManyRequests, Unauthorized
+from cloud.errors import Forbidden, Gone, NotFound, TooManyRequests, Unauthorized
+
+# A resident link is an order id and a token: guessing either is a failure.
+LINK_FAILURES = (Forbidden, Gone, NotFound)
 
 MAX_CLIENTS = 10_000  # clients remembered; the oldest is forgotten first, so a flood of addresses cannot eat memory
 
@@ -45,12 +48,12 @@ class FailureLimiter:
             self._failures.move_to_end(client)
 
     @contextlib.contextmanager
-    def attempt(self, client: str) -> Iterator[None]:
-        """Run an authentication: refused outright when over the limit; a refusal it raises counts as a failure."""
+    def attempt(self, client: str, counted: tuple[type[Exception], ...] = (Unauthorized, Gone)) -> Iterator[None]:
+        """Run an authentication: refused outright when over the limit; a `counted` refusal is a failure."""
         self.check(client)
         try:
             yield
-        except (Unauthorized, Gone):
+        except counted:
             self.fail(client)
             raise
 

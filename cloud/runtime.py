@@ -27,6 +27,7 @@ from cloud.services.enrollment import Enrollments, build_accounts
 from cloud.services.event_effects import EventEffects
 from cloud.services.failures import FailedMessages
 from cloud.services.ingest import Ingest
+from cloud.services.integrations import Integrations
 from cloud.services.limits import Limits
 from cloud.services.lockers import Lockers
 from cloud.services.monitoring import Monitoring
@@ -66,6 +67,7 @@ class CloudRuntime:
     watchdog: Watchdog
     exporter: Exporter
     enrollments: Enrollments
+    integrations: Integrations
     auth_limiter: FailureLimiter
 
     def start(self) -> None:
@@ -143,6 +145,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         ),
         exporter=exporter,
         enrollments=Enrollments(db, settings, keys, accounts),
+        integrations=Integrations(db, settings.admin_key_value()),
         auth_limiter=FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window_s),
     )
 

@@ -129,6 +129,7 @@ class PickupOut(BaseModel):
     qr_svg: str
     expires_at: datetime
     resident_url: str = Field(description="capability link for the resident (no login needed)")
+    resident_link_expires_at: datetime = Field(description="the link stops working then (410)")
     coldchain_breached: bool = Field(description="the goods got too warm while waiting (site policy: warn)")
 
 

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     expiry_hours_chilled: float = Field(24, gt=0, le=24 * 14)
     expiry_hours_frozen: float = Field(24, gt=0, le=24 * 14)
     expiry_hours_ambient: float = Field(48, gt=0, le=24 * 14)
+    resident_link_days: float = Field(30, gt=0, le=400, description="resident links work this long after the deadline")
     dropoff_window_hours: float = Field(24, gt=0, le=24 * 14, description="how long a vendor may load")
 
     # Cold chain: what happens to breached goods, how long readings are kept, when people are chased.

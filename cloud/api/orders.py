@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from cloud.api.deps import CallerDep, OptionalCallerDep, RuntimeDep, SessionDep
+from cloud.api.deps import CallerDep, ClientDep, OptionalCallerDep, RuntimeDep, SessionDep
 from cloud.errors import Unauthorized
 from cloud.lifecycle import OrderStatus
+from cloud.ratelimit import LINK_FAILURES
 from cloud.schemas import OrderColdChainOut, OrderCreate, OrderOut, PickupOut, error_responses
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -45,11 +46,12 @@ def get_order(order_id: str, caller: CallerDep, runtime: RuntimeDep, session: Se
 @router.get(
     "/{order_id}/pickup",
     summary="The pickup code (QR token and PIN) of a ready order",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409, 410, 429),
 )
 def get_pickup(
     order_id: str,
     caller: OptionalCallerDep,
+    client: ClientDep,
     runtime: RuntimeDep,
     session: SessionDep,
     token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
@@ -57,17 +59,21 @@ def get_pickup(
     """For the order's vendor, an admin, or the resident through the link (`?token=`)."""
     if caller is None and token is None:
         raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
-    return runtime.pickups.show(session, order_id, caller, token)
+    if token is None:
+        return runtime.pickups.show(session, order_id, caller, token)
+    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
+        return runtime.pickups.show(session, order_id, caller, token)
 
 
 @router.get(
     "/{order_id}/coldchain",
     summary="Whether the goods stayed cold, and the cold-chain record once collected or expired",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 410, 429),
 )
 def get_coldchain(
     order_id: str,
     caller: OptionalCallerDep,
+    client: ClientDep,
     runtime: RuntimeDep,
     session: SessionDep,
     token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
@@ -75,7 +81,10 @@ def get_coldchain(
     """For the order's vendor, an admin, or the resident through the link (`?token=`), at any status."""
     if caller is None and token is None:
         raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
-    return runtime.pickups.coldchain(session, order_id, caller, token)
+    if token is None:
+        return runtime.pickups.coldchain(session, order_id, caller, token)
+    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
+        return runtime.pickups.coldchain(session, order_id, caller, token)
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409))

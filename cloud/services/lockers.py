@@ -19,7 +19,7 @@ from cloud.presence import PresenceRule
 from cloud.schemas import CompartmentOut, EventsOut, LockerCreate, LockerOut, ZoneOut
 from cloud.schemas_edge import EventGapsOut
 from cloud.services import streams, views
-from cloud.services.access import Admin, Caller, VendorCaller
+from cloud.services.access import Admin, Caller, vendor_scope
 from cloud.services.desired import DesiredStates
 from lockers.codes import new_pin_salt
 from lockers.layout import Size, Zone, is_locker_id
@@ -100,7 +100,8 @@ class Lockers:
         for comp in locker.compartments:
             held = holders.get(comp.id)
             order_id, vendors, status = held if held else (None, set(), "free")
-            visible = isinstance(caller, Admin) or (isinstance(caller, VendorCaller) and caller.id in vendors)
+            scope = vendor_scope(caller)
+            visible = scope is None or not scope.isdisjoint(vendors)
             compartments.append(
                 CompartmentOut(
                     id=comp.id,

@@ -15,7 +15,7 @@ from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
 from cloud.models import Compartment, Locker, Order, OrderPart, Vendor
 from cloud.schemas import OrderCreate, OrderOut
 from cloud.services import history, views
-from cloud.services.access import Admin, Caller, VendorCaller, require_order_access
+from cloud.services.access import Admin, Caller, IntegrationCaller, VendorCaller, require_order_access, vendor_scope
 from cloud.services.desired import DesiredStates
 from cloud.settings import Settings
 from cloud.tokens import ResidentLinks, is_order_id, new_order_id, normalize_order_id
@@ -113,7 +113,8 @@ class Orders:
         return result
 
     def _part_vendors(self, session: Session, caller: Caller, request: OrderCreate) -> list[str]:
-        """The vendor of each part; vendors may only add parts of their own, admins must name them."""
+        """The vendor of each part; vendors may only add parts of their own, an integration only parts of its
+        vendors, and admins and integrations must name them."""
         vendors: list[str] = []
         for index, part in enumerate(request.parts):
             where = f"parts.{index}.vendor"
@@ -125,7 +126,10 @@ class Orders:
                 vendors.append(caller.id)
                 continue
             if part.vendor is None:
-                raise InvalidRequest(f"{where}: an admin must name the vendor of every part")
+                who = "an admin" if isinstance(caller, Admin) else caller.describe()
+                raise InvalidRequest(f"{where}: {who} must name the vendor of every part")
+            if isinstance(caller, IntegrationCaller) and part.vendor not in caller.vendors:
+                raise Forbidden(f"{where}: {caller.describe()} does not act for vendor {part.vendor!r}")
             if session.get(Vendor, part.vendor) is None:
                 raise InvalidRequest(f"{where}: no vendor {part.vendor!r}")
             vendors.append(part.vendor)
@@ -164,8 +168,9 @@ class Orders:
             if not is_locker_id(locker):
                 return []
             query = query.where(Order.locker_id == locker)
-        if not isinstance(caller, Admin):
-            query = query.where(exists().where(OrderPart.order_id == Order.id, OrderPart.vendor_id == caller.id))
+        scope = vendor_scope(caller)
+        if scope is not None:
+            query = query.where(exists().where(OrderPart.order_id == Order.id, OrderPart.vendor_id.in_(sorted(scope))))
         return [views.order_out(order) for order in session.scalars(query)]
 
     def cancel(self, caller: Caller, order_id: str) -> OrderOut:

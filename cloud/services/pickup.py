@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.errors import Conflict, Forbidden
+from cloud.db import utcnow
+from cloud.errors import Conflict, Forbidden, Gone
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
 from cloud.models import Locker, Order
@@ -76,18 +77,18 @@ class Pickups:
 
     def show(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> PickupOut:
         """The pickup code of a ready order for its vendor, an admin, or whoever holds the resident link."""
-        order = _for_link_or_caller(session, order_id, caller, token)
+        order = self._for_link_or_caller(session, order_id, caller, token)
         _require_ready(order)
         if order.pickup_blocked:
             raise Conflict(
                 f"order {order.id} can no longer be collected: its goods got too warm while waiting in the locker "
                 "(cold chain breached, site policy block); the vendor has been told"
             )
-        return views.pickup_out(order, self.resident_url(order.id))
+        return views.pickup_out(order, self.resident_url(order.id), self.link_expires_at(order))
 
     def coldchain(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> OrderColdChainOut:
         """The cold-chain view of an order, for the same people as its pickup code, at any status."""
-        order = _for_link_or_caller(session, order_id, caller, token)
+        order = self._for_link_or_caller(session, order_id, caller, token)
         return OrderColdChainOut(
             order=order.id,
             status=order.status,
@@ -95,15 +96,27 @@ class Pickups:
             coldchain=views.coldchain_out(order),
         )
 
+    def link_expires_at(self, order: Order) -> datetime:
+        """The resident's link works until this long after the pickup deadline (or, before the order is loaded,
+        after the latest deadline it could get), so the cold-chain record stays visible for a while."""
+        longest = max(self._settings.expiry_hours(zone) for zone in Zone)
+        deadline = order.pickup_deadline or order.dropoff_until + timedelta(hours=longest)
+        return deadline + timedelta(days=self._settings.resident_link_days)
 
-def _for_link_or_caller(session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
-    order = find_order(session, order_id)
-    if token is not None:
-        if not same_secret(token, order.resident_token_hash):
-            raise Forbidden(f"this link is not valid for order {order.id}")
-    elif not may_see_order(caller, order):
-        raise Forbidden(f"order {order.id} belongs to other vendors")
-    return order
+    def _for_link_or_caller(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
+        order = find_order(session, order_id)
+        if token is not None:
+            if not same_secret(token, order.resident_token_hash):
+                raise Forbidden(f"this link is not valid for order {order.id}")
+            expired = self.link_expires_at(order)
+            if utcnow() >= expired:
+                raise Gone(
+                    f"this link expired on {expired:%Y-%m-%d} ({self._settings.resident_link_days:g} days after the "
+                    "pickup deadline); the vendor can still tell you about the order"
+                )
+        elif not may_see_order(caller, order):
+            raise Forbidden(f"order {order.id} belongs to other vendors")
+        return order
 
 
 def _require_ready(order: Order) -> None:

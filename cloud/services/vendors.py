@@ -14,6 +14,7 @@ from cloud.errors import Conflict, InvalidRequest, NotFound
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
 from cloud.models import Order, OrderPart, Vendor
+from cloud.models_access import Integration
 from cloud.schemas import DropoffOut, VendorCreate, VendorCreated, VendorOut, VendorSummary
 from cloud.services import views
 from cloud.services.access import VendorCaller
@@ -49,7 +50,10 @@ class Vendors:
             if session.get(Vendor, vendor_id) is not None:
                 raise Conflict(f"vendor {vendor_id!r} already exists")
             key_hash = sha256_hex(api_key)
-            if session.scalar(select(Vendor.id).where(Vendor.api_key_hash == key_hash)) is not None:
+            in_use = session.scalar(select(Vendor.id).where(Vendor.api_key_hash == key_hash)) or session.scalar(
+                select(Integration.id).where(Integration.api_key_hash == key_hash)
+            )
+            if in_use is not None:
                 raise Conflict("api_key: another vendor already uses this API key; choose another")
             now = utcnow()
             claims = vendor_claims(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from cloud import qr
 from cloud.errors import Conflict
 from cloud.models import EdgeEvent, Order, Vendor
@@ -86,7 +88,7 @@ def resident_url(public_url: str, order_id: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/api/v1/orders/{order_id}/pickup?token={token}"
 
 
-def pickup_out(order: Order, url: str) -> PickupOut:
+def pickup_out(order: Order, url: str, link_expires_at: datetime) -> PickupOut:
     """The pickup code of a ready order, with both QR renderings of its token."""
     if not (order.code_token and order.pin and order.pickup_deadline):
         raise Conflict(f"order {order.id} has no pickup code yet")
@@ -100,6 +102,7 @@ def pickup_out(order: Order, url: str) -> PickupOut:
         qr_svg=qr.svg(order.code_token),
         expires_at=order.pickup_deadline,
         resident_url=url,
+        resident_link_expires_at=link_expires_at,
         coldchain_breached=coldchain_breached(order),
     )
 
