@@ -12,7 +12,8 @@ COPY sensors ./sensors
 COPY provisioning ./provisioning
 COPY firmware ./firmware
 COPY dorpskluis ./dorpskluis
-RUN pip install . && useradd --system --home-dir /app --shell /usr/sbin/nologin dorpskluis \
+# uid 1883 = the mosquitto image's user: the cloud edits the broker's password file and signals the broker.
+RUN pip install . && useradd --system --uid 1883 --home-dir /app --shell /usr/sbin/nologin dorpskluis \
     && mkdir -p /var/lib/dorpskluis && chown dorpskluis /var/lib/dorpskluis
 
 USER dorpskluis

@@ -70,6 +70,8 @@ class MqttBridge:
             port=settings.mqtt_port,
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
+            ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            tls=settings.mqtt_tls,
         )
         self.stats = IngestStats()
         self._inbox: queue.Queue[Inbound | None] = queue.Queue()

@@ -10,10 +10,11 @@ from cloud.schemas import PublicKeyOut
 
 
 class BrokerOut(BaseModel):
-    """Where the locker finds the broker."""
+    """Where the locker finds the broker, and the CA that signed its TLS certificate (none: plain MQTT)."""
 
     host: str
     port: int
+    ca_pem: str | None = Field(None, description="PEM of the CA to trust; present means: connect with TLS")
 
 
 class EnrollmentOut(BaseModel):

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_client_id: str = "dk-cloud"
+    mqtt_tls: bool = Field(False, description="the cloud's own connection over TLS (system CAs, or mqtt_ca_file)")
+    mqtt_ca_file: Path | None = Field(None, description="CA the cloud trusts for its own connection (implies TLS)")
     mqtt_tcp_nodelay: bool = Field(True, description="false: Nagle on (only for the ingest benchmark's baseline)")
     # Scaling ingest past one process: every node in the group gets a share of the telemetry (`$share/...`).
     mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$", description="shared telemetry group")
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     broker_pid_file: Path | None = Field(None, description="mosquitto's pid_file, to send it SIGHUP after changes")
     mqtt_public_host: str | None = Field(None, description="broker host as lockers reach it; default mqtt_host")
     mqtt_public_port: int | None = Field(None, ge=1, le=65535, description="broker port for lockers")
+    locker_ca_file: Path | None = Field(
+        None, description="CA certificate lockers trust for the broker's TLS listener; it goes into every bundle"
+    )
     enrollment_ttl_hours: float = Field(72, gt=0, le=24 * 60, description="an unused enrollment token dies after")
 
     admin_key: SecretStr | None = None

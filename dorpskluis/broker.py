@@ -18,9 +18,11 @@ from lockers.errors import TransportError
 from provisioning import MOSQUITTO_CONF
 from provisioning.accounts import PasswordFileAccounts
 from provisioning.acl import CLOUD_USERNAME, render_acl
+from provisioning.certs import BrokerCerts, write_broker_certs
 
 # Lines of the project's config that name machine-specific places; a local run supplies its own.
 _LOCAL_KEYS = ("listener", "persistence_location", "log_dest", "pid_file", "password_file", "acl_file", "user")
+_TLS_KEYS = ("cafile", "certfile", "keyfile")  # of the TLS listener; a local run names its own or has none
 _ACCESS_KEYS = ("allow_anonymous", "password_file", "acl_file")
 
 
@@ -54,13 +56,14 @@ def render_mosquitto_config(
     log_file: Path,
     tcp_nodelay: bool = True,
     accounts: tuple[Path, Path] | None = None,
+    tls: tuple[int, BrokerCerts] | None = None,
 ) -> str:
     """The project's mosquitto.conf with listener, persistence folder, log file and pid file made local.
 
     `accounts` (password file, ACL file) keeps the project's access control: no anonymous clients. Without it
-    the broker is open, for tests of everything but access control. Without `tcp_nodelay`, Mosquitto's default
-    (Nagle on: the baseline of the ingest benchmark)."""
-    dropped = _LOCAL_KEYS if tcp_nodelay else (*_LOCAL_KEYS, "set_tcp_nodelay")
+    the broker is open, for tests of everything but access control. `tls` (port, certificates) adds a TLS
+    listener. Without `tcp_nodelay`, Mosquitto's default (Nagle on: the baseline of the ingest benchmark)."""
+    dropped = (*_LOCAL_KEYS, *_TLS_KEYS) if tcp_nodelay else (*_LOCAL_KEYS, *_TLS_KEYS, "set_tcp_nodelay")
     dropped = dropped if accounts else (*dropped, *_ACCESS_KEYS)
     kept = [line for line in template.splitlines() if line.split(" ", 1)[0] not in dropped]
     local = [
@@ -76,6 +79,9 @@ def render_mosquitto_config(
         local += [f"password_file {accounts[0]}", f"acl_file {accounts[1]}"]
     else:
         local.append("allow_anonymous true")
+    if tls:  # listener settings follow their listener line
+        port_tls, certs = tls
+        local += [f"listener {port_tls} {host}", f"cafile {certs.ca}", f"certfile {certs.cert}", f"keyfile {certs.key}"]
     return "\n".join(kept + ["", "# local run", *local]) + "\n"
 
 
@@ -118,6 +124,8 @@ class RunningBroker:
     process: subprocess.Popen | None = None
     tcp_nodelay: bool = True  # False: Mosquitto's default, for the benchmarks' baseline
     secured: bool = True  # False: anonymous clients welcome (tests of everything but access control)
+    tls: BrokerCerts | None = None  # certificates of a TLS listener on `tls_port`, besides the plain one
+    tls_port: int | None = None
     cloud_password: str = field(default_factory=secrets.token_urlsafe, repr=False)
 
     @property
@@ -168,6 +176,7 @@ class RunningBroker:
                     log_file=self.workdir / "mosquitto.log",
                     tcp_nodelay=self.tcp_nodelay,
                     accounts=files,
+                    tls=(self.tls_port, self.tls) if self.tls and self.tls_port else None,
                 )
             )
             return [binary, "-c", str(conf)]
@@ -202,16 +211,22 @@ def start_broker(
     host: str = "127.0.0.1",
     *,
     secured: bool = True,
+    tls: bool = False,
     tcp_nodelay: bool = True,
 ) -> RunningBroker:
     """Start the preferred broker on `port` (a free one when None) with its files under `workdir`; `secured`
-    keeps the project's access control (accounts and ACL), which only mosquitto can enforce."""
+    keeps the project's access control (accounts and ACL) and `tls` adds a TLS listener on another free port
+    with certificates of a private CA made for it; only mosquitto does either."""
+    kind = broker_kind()
+    certs = write_broker_certs(workdir / "certs", [host, "localhost"]) if tls and kind == "mosquitto" else None
     broker = RunningBroker(
-        kind=broker_kind(),
+        kind=kind,
         host=host,
         port=port or free_port(host),
         workdir=workdir,
         tcp_nodelay=tcp_nodelay,
         secured=secured,
+        tls=certs,
+        tls_port=free_port(host) if certs else None,
     )
     return broker.start()

@@ -228,6 +228,20 @@ def provision_locker(
     console.print(f"  on the locker:   dorpskluis edge enroll {bundle.folder}")
 
 
+@provision_app.command("broker-certs")
+def provision_broker_certs(
+    host: Annotated[list[str], typer.Option(help="A name or address lockers reach the broker by (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Folder for ca.crt, server.crt and server.key.")] = Path("secrets/mqtt"),
+) -> None:
+    """Make a private CA and the broker's TLS certificate for HOST; every locker's bundle then carries ca.crt."""
+    from provisioning.certs import write_broker_certs
+
+    files = write_broker_certs(out, host)
+    console.print(f"[green]TLS files for {', '.join(host)}[/green] in {out}:")
+    console.print(f"  {files.ca}  (CA: give it to the cloud as DK_LOCKER_CA_FILE; bundles carry it)")
+    console.print(f"  {files.cert}, {files.key}  (the broker's certificate and key, mode 0600)")
+
+
 @provision_app.command("revoke")
 def provision_revoke(
     locker: Annotated[str, typer.Argument(help="Locker id.")],

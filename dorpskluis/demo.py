@@ -140,7 +140,8 @@ def _seed(admin: CloudAdmin, vendor_codes: dict[str, str]) -> Seeded:
 
 def _access(broker: RunningBroker) -> str:
     if broker.access_controlled:
-        return f"  (accounts and ACL; {LOCKER} logs in as itself, see {broker.workdir / 'passwd'})"
+        tls = f"; lockers use TLS on {broker.host}:{broker.tls_port}" if broker.tls_port else ""
+        return f"  (accounts and ACL; {LOCKER} logs in as itself{tls})"
     return "  (amqtt: open to anyone, for this demo only)"
 
 
@@ -261,7 +262,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
                 progress.update(task, description=f"Starting {name}…")
 
             step(steps[0])
-            broker = start_broker(data / "broker")
+            broker = start_broker(data / "broker", tls=True)
             progress.advance(task)
             step(steps[1])
             cloud = CloudConfig(

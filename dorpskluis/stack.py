@@ -51,6 +51,12 @@ class CloudConfig:
             if accounts
             else {}
         )
+        if broker.tls and broker.tls_port:  # lockers are sent to the TLS listener, with its CA in their bundle
+            access |= {
+                "DK_MQTT_PUBLIC_HOST": broker.host,
+                "DK_MQTT_PUBLIC_PORT": str(broker.tls_port),
+                "DK_LOCKER_CA_FILE": str(broker.tls.ca),
+            }
         return {
             **access,
             "DK_ENV": "development",

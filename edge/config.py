@@ -10,10 +10,11 @@ outbox_max_rows = 50000            # optional: past this, queued telemetry is th
 sent_archive_rows = 20000          # optional: acknowledged events kept for the cloud's resend requests (0: none)
 
 [mqtt]
-host = "127.0.0.1"
-port = 1883
-username = "zwartsluis-kerk"       # optional
-password = "…"                     # optional
+host = "mqtt.dorpskluis.example.nl"
+port = 8883
+username = "zwartsluis-kerk"       # written by `dorpskluis edge enroll`
+password = "…"                     # written by `dorpskluis edge enroll`
+ca_file = "ca.crt"                 # optional: TLS, trusting this CA (from the bundle); or tls = true: system CAs
 
 [codes]
 keys = { "1" = "<base64 raw Ed25519 public key>" }   # public keys only: the edge cannot mint codes
@@ -40,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lockers.errors import ConfigError
 from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, load_layout
+from lockers.mqtt import BrokerAddress
 
 DEFAULT_W1_BASE = Path("/sys/bus/w1/devices")
 
@@ -49,12 +51,19 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    """Where the broker is and who we are to it."""
+    """Where the broker is and who we are to it; over TLS with `ca_file` (the bundle's CA) or `tls = true`
+    (the system's CAs)."""
 
     host: str = Field(min_length=1)
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password: str | None = Field(None, repr=False)
+    ca_file: Path | None = None
+    tls: bool = False
+
+    def address(self) -> BrokerAddress:
+        ca = str(self.ca_file) if self.ca_file else None
+        return BrokerAddress(self.host, self.port, self.username, self.password, ca_file=ca, tls=self.tls)
 
 
 class CodesConfig(_Section):
@@ -138,6 +147,7 @@ def load_edge_config(path: Path) -> EdgeConfig:
     _resolve(data, folder, ("state_dir",))
     _resolve(data.get("hardware"), folder, ("layout", "w1_base"))
     _resolve(data.get("control"), folder, ("socket",))
+    _resolve(data.get("mqtt"), folder, ("ca_file",))
     hardware = data.get("hardware")
     if not isinstance(hardware, dict) or not isinstance(hardware.get("layout"), Path):
         raise ConfigError(f'edge config {path}: [hardware] layout = "<layout file>" is required')

@@ -9,7 +9,7 @@ from typing import Protocol
 import dorpskluis
 from edge.config import EdgeConfig
 from lockers.errors import MalformedMessage
-from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound
+from lockers.mqtt import Inbound, MqttSession, Outbound
 from lockers.protocol import codec
 from lockers.protocol.messages import Message, StateMessage
 from lockers.protocol.topics import Channel, parse_topic, topic
@@ -79,7 +79,7 @@ def mqtt_transport(config: EdgeConfig) -> TransportFactory:
     def build(on_message: Callable[[Inbound], None], on_connection: Callable[[bool], None]) -> MqttSession:
         locker = config.locker
         return MqttSession(
-            BrokerAddress(config.mqtt.host, config.mqtt.port, config.mqtt.username, config.mqtt.password),
+            config.mqtt.address(),
             locker,
             on_message=on_message,
             on_connection=on_connection,

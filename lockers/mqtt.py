@@ -64,12 +64,18 @@ class Outbound:
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
-    """Where and as whom to connect."""
+    """Where and as whom to connect; over TLS when `tls` (or a `ca_file` to trust instead of the system's CAs)."""
 
     host: str
     port: int
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    tls: bool = False
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.ca_file is not None
 
 
 class Delivery:
@@ -201,6 +207,7 @@ class MqttSession:
         self._thread: threading.Thread | None = None
         self.callback_errors = 0
         self.last_refusal: str | None = None  # why the broker last refused our CONNECT, until it accepts one
+        self.last_error: str | None = None  # why the last connection attempt failed below MQTT (network, TLS)
         client = _ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -211,6 +218,11 @@ class MqttSession:
         )
         if address.username:
             client.username_pw_set(address.username, address.password)
+        if address.uses_tls:
+            try:  # the broker's certificate and host name are checked against `ca_file`, else the system's CAs
+                client.tls_set(ca_certs=address.ca_file)
+            except (OSError, ValueError) as exc:
+                raise TransportError(f"cannot use the CA file {address.ca_file} for TLS: {exc}") from exc
         if will is not None:
             client.will_set(will.topic, will.payload, will.qos, will.retain)
         client.max_queued_messages_set(max_queued)
@@ -333,9 +345,11 @@ class MqttSession:
     def _open_connection(self) -> bool:
         try:
             self._client.reconnect()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError (an untrusted or misnamed certificate) is an OSError
+            self.last_error = str(exc)
             log.info("%s cannot reach %s:%s: %s", self.client_id, self.address.host, self.address.port, exc)
             return False
+        self.last_error = None
         return True
 
     def _pump(self) -> None:

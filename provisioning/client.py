@@ -19,6 +19,7 @@ EDGE_TOML = "edge.toml"
 LAYOUT_FILE = "layout.json"
 ENROLLMENT_FILE = "enrollment.json"
 ENROLLMENT_QR = "enrollment-qr.png"
+CA_FILE = "ca.crt"
 QR_PREFIX = "DKENROLL1"  # what the printed QR holds: prefix, cloud URL, locker, token, separated by spaces
 
 
@@ -124,7 +125,7 @@ def provision_locker(
     config = {
         "locker": locker,
         "state_dir": "state",
-        "mqtt": {"host": broker["host"], "port": broker["port"]},
+        "mqtt": _mqtt_section(out, broker),
         "codes": {"keys": {str(k["kid"]): k["public_key"] for k in keys}},
         "hardware": {"layout": LAYOUT_FILE}
         | ({"w1_base": "w1", "pin_factory": "mock"} if simulated else {"pin_factory": "native"}),
@@ -143,6 +144,15 @@ def provision_locker(
         expires_at=enrollment["expires_at"],
         broker=f"{broker['host']}:{broker['port']}",
     )
+
+
+def _mqtt_section(folder: Path, broker: dict) -> dict:
+    """[mqtt] of edge.toml: host and port, and with TLS the CA the cloud named, written beside it."""
+    section = {"host": broker["host"], "port": broker["port"]}
+    if broker.get("ca_pem"):
+        (folder / CA_FILE).write_text(broker["ca_pem"], encoding="ascii")
+        section["ca_file"] = CA_FILE
+    return section
 
 
 def _write_qr(path: Path, text: str) -> None:
@@ -178,12 +188,7 @@ def enroll_bundle(folder: Path, qr_text: str | None = None) -> Enrolled:
     with _client(token["cloud"]) as client:
         answer = _answer(_post(client, "/api/v1/enroll", "enrolling", json={"token": token["token"]}), "enrolling")
     broker = answer["broker"]
-    config["mqtt"] = {
-        "host": broker["host"],
-        "port": broker["port"],
-        "username": answer["username"],
-        "password": answer["password"],
-    }
+    config["mqtt"] = _mqtt_section(folder, broker) | {"username": answer["username"], "password": answer["password"]}
     config["codes"] = {"keys": {str(k["kid"]): k["public_key"] for k in answer["keys"]}}
     write_private(path, tomli_w.dumps(config))
     for used in (ENROLLMENT_FILE, ENROLLMENT_QR):

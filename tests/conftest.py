@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dorpskluis.broker import RunningBroker, broker_kind, free_port, mosquitto_binary, start_broker
+from provisioning.certs import write_broker_certs
 from tests.support import IN_CI, service_missing
 
 POSTGRES_URL = os.environ.get("DK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -87,10 +88,18 @@ def own_broker(tmp_path) -> Iterator[RunningBroker]:
 
 @pytest.fixture
 def secured_broker(tmp_path) -> Iterator[RunningBroker]:
-    """Mosquitto with the project's config as deployed: accounts, ACL, no anonymous clients."""
+    """Mosquitto with the project's config as deployed: accounts, ACL, no anonymous clients, and a TLS listener
+    (`tls_port`, certificates of a private CA in `tls`) besides the plain one."""
     if mosquitto_binary() is None:
         service_missing("mosquitto binary not installed (access control needs mosquitto; amqtt runs open)")
-    running = RunningBroker(kind="mosquitto", host="127.0.0.1", port=free_port(), workdir=tmp_path / "broker")
+    running = RunningBroker(
+        kind="mosquitto",
+        host="127.0.0.1",
+        port=free_port(),
+        workdir=tmp_path / "broker",
+        tls=write_broker_certs(tmp_path / "certs", ["127.0.0.1", "localhost"]),
+        tls_port=free_port(),
+    )
     running.start()
     yield running
     running.stop()

@@ -44,7 +44,12 @@ class Enrollments:
 
     def _broker(self) -> BrokerOut:
         host, port = self._settings.locker_broker()
-        return BrokerOut(host=host, port=port)
+        ca_file = self._settings.locker_ca_file
+        try:
+            ca_pem = ca_file.read_text(encoding="ascii") if ca_file else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ServiceUnavailable(f"the lockers' CA file {ca_file} cannot be read: {exc}") from exc
+        return BrokerOut(host=host, port=port, ca_pem=ca_pem)
 
     def _require_accounts(self) -> PasswordFileAccounts:
         if self._accounts is None:

@@ -28,6 +28,8 @@ def secured_client(database_url, secured_broker, tmp_path) -> Iterator[TestClien
         mqtt_password=secured_broker.cloud_password,
         broker_password_file=accounts.path,
         broker_pid_file=accounts.pid_file,
+        mqtt_public_port=secured_broker.tls_port,  # lockers: TLS, trusting the CA their bundle carries
+        locker_ca_file=secured_broker.tls.ca,
         auth_failures_allowed=5,
     )
     with TestClient(create_app(settings)) as client:
@@ -66,7 +68,11 @@ def test_a_token_is_traded_once_for_credentials_the_broker_accepts(secured_clien
     assert first.status_code == 200, first.text
     body = first.json()
     assert (body["locker"], body["username"], body["generation"]) == ("kerk-1", "kerk-1", 1)
-    assert body["broker"] == {"host": secured_broker.host, "port": secured_broker.port}
+    assert body["broker"] == {
+        "host": secured_broker.host,
+        "port": secured_broker.tls_port,
+        "ca_pem": secured_broker.tls.ca.read_text(),
+    }
     assert body["keys"] and body["keys"][0]["algorithm"] == "Ed25519"
     assert connects(secured_broker, "kerk-1", body["password"])
     again = secured_client.post("/api/v1/enroll", json={"token": token})

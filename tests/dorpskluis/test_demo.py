@@ -51,6 +51,7 @@ def test_demo_runs_seeded_and_stops_cleanly_on_ctrl_c(tmp_path, run_dir):
         if broker.group(1) == "mosquitto":
             edge = tomllib.loads((tmp_path / "demo" / "demo-1" / "edge.toml").read_text())
             assert edge["mqtt"]["username"] == "demo-1" and len(edge["mqtt"]["password"]) >= 40
+            assert edge["mqtt"]["ca_file"] == "ca.crt"  # over TLS, trusting the CA of its bundle
             assert not (tmp_path / "demo" / "demo-1" / "enrollment.json").exists(), "the used token stays behind"
             credentials = httpx.get(
                 f"http://127.0.0.1:{port}/api/v1/lockers/demo-1/credentials", headers={"X-API-Key": admin_key}

@@ -59,7 +59,7 @@ def test_full_config(tmp_path, run_dir):
     body = (
         minimal(extra="telemetry_interval_s = 5")
         .replace('layout = "layout.json"', 'layout = "layout.json"\nw1_base = "w1"\npin_factory = "mock"')
-        .replace("port = 18830", 'port = 18830\nusername = "demo-1"\npassword = "s3cret"')
+        .replace("port = 18830", 'port = 18830\nusername = "demo-1"\npassword = "s3cret"\nca_file = "ca.crt"')
     )
     config = load_edge_config(write_config(tmp_path, body + '\n[control]\nsocket = "ctl.sock"\n'))
     assert config.w1_base == (tmp_path / "w1").resolve()
@@ -68,6 +68,9 @@ def test_full_config(tmp_path, run_dir):
     assert (config.mqtt.username, config.mqtt.password) == ("demo-1", "s3cret")
     assert "s3cret" not in repr(config)
     assert config.control_socket == (tmp_path / "ctl.sock").resolve()
+    address = config.mqtt.address()  # TLS, trusting the bundle's CA beside the config
+    assert address.uses_tls and address.ca_file == str((tmp_path / "ca.crt").resolve())
+    assert not load_edge_config(write_config(tmp_path / "plain", minimal())).mqtt.address().uses_tls
 
 
 def test_default_control_socket_follows_the_run_dir(tmp_path, run_dir):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from dorpskluis.broker import free_port
 from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud, start_simulated_locker
@@ -54,9 +55,11 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
         "--cloud", config.url, "--village", "Zwartsluis", "--simulated", admin_key=config.admin_key,
     )  # fmt: skip
     assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
-    assert f"{secured_broker.host}:{secured_broker.port}" in provisioned.stdout
+    # Lockers go to the TLS listener, trusting the CA the bundle carries; no secret is in the bundle.
+    assert f"{secured_broker.host}:{secured_broker.tls_port}" in provisioned.stdout
     edge = tomllib.loads((bundle / "edge.toml").read_text())
-    assert edge["mqtt"] == {"host": secured_broker.host, "port": secured_broker.port}  # no secret in the bundle
+    assert edge["mqtt"] == {"host": secured_broker.host, "port": secured_broker.tls_port, "ca_file": "ca.crt"}
+    assert (bundle / "ca.crt").read_text() == secured_broker.tls.ca.read_text()
     assert (bundle / "enrollment-qr.png").read_bytes().startswith(b"\x89PNG")
     token = json.loads((bundle / "enrollment.json").read_text())["token"]
     assert admin.locker("kerk-7")["village"] == "Zwartsluis"
@@ -65,6 +68,7 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
     assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
     edge = tomllib.loads((bundle / "edge.toml").read_text())
     assert edge["mqtt"]["username"] == "kerk-7" and len(edge["mqtt"]["password"]) >= 40
+    assert edge["mqtt"]["ca_file"] == "ca.crt" and edge["mqtt"]["port"] == secured_broker.tls_port
     assert stat.S_IMODE((bundle / "edge.toml").stat().st_mode) == 0o600
     assert not (bundle / "enrollment.json").exists()
     assert secured_broker.accounts().has("kerk-7", edge["mqtt"]["password"])
@@ -76,7 +80,8 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
 
     agent = start_simulated_locker(bundle / "edge.toml", tmp_path / "logs", "kerk-7")
     try:
-        admin.wait_online("kerk-7", process=agent)
+        admin.wait_online("kerk-7", process=agent)  # over TLS, with its own account
+        assert "kerk-7 connected to" in (tmp_path / "logs" / "edge-kerk-7.log").read_text()
         revoked = cli("provision", "revoke", "kerk-7", "--cloud", config.url, admin_key=config.admin_key)
         assert revoked.returncode == 0, revoked.stdout + revoked.stderr
         # The broker drops it at once (without its Last Will), the cloud shows it offline, and it stays out.
@@ -102,3 +107,24 @@ def test_provisioning_refuses_clearly(cloud, tmp_path):
     assert no_bundle.returncode == 1 and "cannot read" in no_bundle.stderr
     bad_qr = cli("edge", "enroll", str(tmp_path / "nowhere"), "--qr", "hello")
     assert bad_qr.returncode == 1
+
+
+def test_broker_certs_name_the_hosts_and_keep_the_key_private(tmp_path):
+    made = cli(
+        "provision",
+        "broker-certs",
+        "--host",
+        "mqtt.dorpskluis.example.nl",
+        "--host",
+        "192.0.2.7",
+        "--out",
+        str(tmp_path / "mqtt"),
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    server = x509.load_pem_x509_certificate((tmp_path / "mqtt" / "server.crt").read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["mqtt.dorpskluis.example.nl"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["192.0.2.7"]
+    ca = x509.load_pem_x509_certificate((tmp_path / "mqtt" / "ca.crt").read_bytes())
+    server.verify_directly_issued_by(ca)
+    assert stat.S_IMODE((tmp_path / "mqtt" / "server.key").stat().st_mode) == 0o600
