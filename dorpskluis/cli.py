@@ -223,7 +223,10 @@ def provision_locker(
         raise _fail(f"provisioning {locker} failed: {exc}", 1) from None
     what = "registered" if bundle.registered else "was registered already; issued a new enrollment token"
     console.print(f"[green]{locker} {what}.[/green] Bundle in {bundle.folder}")
-    console.print(f"  broker           {bundle.broker}")
+    tls = (
+        "TLS, trusting the bundle's ca.crt" if bundle.tls else "plain MQTT: set DK_LOCKER_CA_FILE on the cloud for TLS"
+    )
+    console.print(f"  broker           {bundle.broker}  ({tls})")
     console.print(f"  enrollment QR    {bundle.folder / ENROLLMENT_QR}  (one use, until {bundle.expires_at})")
     console.print(f"  on the locker:   dorpskluis edge enroll {bundle.folder}")
 
@@ -293,16 +296,31 @@ def cloud_serve() -> None:
 def broker(
     port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1).")] = 1883,
     workdir: Annotated[Path, typer.Option(help="Config, persistence and log folder.")] = Path("data/broker"),
+    open_access: Annotated[
+        bool, typer.Option("--open", help="Admit anonymous clients (local tools only; no accounts, no ACL).")
+    ] = False,
+    tls: Annotated[bool, typer.Option(help="Add a TLS listener with certificates of a private CA.")] = False,
 ) -> None:
     """Run a local broker with the project's mosquitto.conf (amqtt when mosquitto is absent)."""
     from dorpskluis.broker import start_broker
     from dorpskluis.procs import wait_for_stop
 
     try:
-        running = start_broker(workdir, port=port)
+        running = start_broker(workdir, port=port, secured=not open_access, tls=tls)
     except DorpskluisError as exc:
         raise _fail(str(exc), 1) from None
     console.print(f"{running.kind} listening on {running.host}:{running.port}; Ctrl-C stops it")
+    if running.tls_port:
+        console.print(f"TLS for lockers on {running.host}:{running.tls_port}, CA {running.tls.ca}")
+    if running.access_controlled:
+        accounts = running.accounts()
+        console.print("No anonymous clients. Run the cloud against it with:")
+        console.print(
+            f"  DK_MQTT_HOST={running.host} DK_MQTT_PORT={running.port} DK_MQTT_USERNAME={running.cloud_username} "
+            f"DK_MQTT_PASSWORD={running.cloud_password} DK_BROKER_PASSWORD_FILE={accounts.path} "
+            f"DK_BROKER_PID_FILE={accounts.pid_file}"
+            + (f" DK_MQTT_PUBLIC_PORT={running.tls_port} DK_LOCKER_CA_FILE={running.tls.ca}" if running.tls else "")
+        )
     try:
         wait_for_stop(lambda: None if running.process.poll() is None else "the broker exited")
     finally:

@@ -3,6 +3,7 @@ its enrollment token for the locker's own broker credentials."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tomllib
@@ -19,6 +20,7 @@ EDGE_TOML = "edge.toml"
 LAYOUT_FILE = "layout.json"
 ENROLLMENT_FILE = "enrollment.json"
 ENROLLMENT_QR = "enrollment-qr.png"
+ENROLLMENT_SHEET = "enrollment.html"  # the printable page for the technician
 CA_FILE = "ca.crt"
 QR_PREFIX = "DKENROLL1"  # what the printed QR holds: prefix, cloud URL, locker, token, separated by spaces
 
@@ -36,6 +38,7 @@ class Bundle:
     registered: bool  # False: the locker existed already and only got a new enrollment token
     expires_at: str
     broker: str
+    tls: bool
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,16 @@ def provision_locker(
     write_private(out / EDGE_TOML, tomli_w.dumps(config))
     token = {"cloud": cloud.rstrip("/"), "locker": locker, "token": enrollment["token"]}
     write_private(out / ENROLLMENT_FILE, json.dumps(token | {"expires_at": enrollment["expires_at"]}, indent=2))
-    _write_qr(out / ENROLLMENT_QR, enrollment_qr_text(token["cloud"], locker, token["token"]))
+    qr_text = enrollment_qr_text(token["cloud"], locker, token["token"])
+    _write_qr(out / ENROLLMENT_QR, qr_text)
+    write_private(out / ENROLLMENT_SHEET, _sheet(locker, name or locker, village, enrollment["expires_at"], qr_text))
     return Bundle(
         folder=out,
         locker=locker,
         registered=registered,
         expires_at=enrollment["expires_at"],
         broker=f"{broker['host']}:{broker['port']}",
+        tls=bool(broker.get("ca_pem")),
     )
 
 
@@ -159,6 +165,30 @@ def _write_qr(path: Path, text: str) -> None:
     import qrcode  # noqa: PLC0415 - only the provisioning command draws QR codes
 
     qrcode.make(text, error_correction=qrcode.constants.ERROR_CORRECT_M).save(path)
+
+
+def _sheet(locker: str, name: str, village: str | None, expires_at: str, qr_text: str) -> str:
+    """One printable A4 page: which locker, until when, the QR, and what to do with it."""
+    import qrcode  # noqa: PLC0415
+    import qrcode.image.svg  # noqa: PLC0415
+
+    svg = qrcode.make(qr_text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12).to_string(encoding="unicode")
+    where = f"{html.escape(name)}{', ' + html.escape(village) if village else ''}"
+    return f"""<!doctype html>
+<html lang="nl"><head><meta charset="utf-8"><title>Aanmelden kluis {html.escape(locker)}</title>
+<style>body{{font-family:sans-serif;margin:2cm;font-size:14pt}} h1{{font-size:24pt}} svg{{width:9cm;height:9cm}}</style>
+</head><body>
+<h1>Kluis {html.escape(locker)} aanmelden / enroll locker</h1>
+<p>{where}</p>
+<p>Eenmalig te gebruiken tot / one use until <strong>{html.escape(expires_at[:16].replace("T", " "))} UTC</strong>.</p>
+{svg}
+<ol>
+<li>Op de kluis / on the locker: <code>dorpskluis edge enroll /etc/dorpskluis --qr "&lt;gescande tekst&gt;"</code>,
+ of met de bundel: <code>dorpskluis edge enroll /etc/dorpskluis</code>.</li>
+<li>Daarna is deze code ongeldig; vernietig het papier. / The code is then dead; destroy this sheet.</li>
+</ol>
+</body></html>
+"""
 
 
 def enroll_bundle(folder: Path, qr_text: str | None = None) -> Enrolled:
@@ -191,7 +221,7 @@ def enroll_bundle(folder: Path, qr_text: str | None = None) -> Enrolled:
     config["mqtt"] = _mqtt_section(folder, broker) | {"username": answer["username"], "password": answer["password"]}
     config["codes"] = {"keys": {str(k["kid"]): k["public_key"] for k in answer["keys"]}}
     write_private(path, tomli_w.dumps(config))
-    for used in (ENROLLMENT_FILE, ENROLLMENT_QR):
+    for used in (ENROLLMENT_FILE, ENROLLMENT_QR, ENROLLMENT_SHEET):
         (folder / used).unlink(missing_ok=True)
     return Enrolled(
         locker=answer["locker"],

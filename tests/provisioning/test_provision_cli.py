@@ -61,6 +61,8 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
     assert edge["mqtt"] == {"host": secured_broker.host, "port": secured_broker.tls_port, "ca_file": "ca.crt"}
     assert (bundle / "ca.crt").read_text() == secured_broker.tls.ca.read_text()
     assert (bundle / "enrollment-qr.png").read_bytes().startswith(b"\x89PNG")
+    sheet = (bundle / "enrollment.html").read_text()
+    assert "kerk-7" in sheet and "<svg" in sheet and "Zwartsluis" in sheet
     token = json.loads((bundle / "enrollment.json").read_text())["token"]
     assert admin.locker("kerk-7")["village"] == "Zwartsluis"
 
@@ -70,7 +72,7 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
     assert edge["mqtt"]["username"] == "kerk-7" and len(edge["mqtt"]["password"]) >= 40
     assert edge["mqtt"]["ca_file"] == "ca.crt" and edge["mqtt"]["port"] == secured_broker.tls_port
     assert stat.S_IMODE((bundle / "edge.toml").stat().st_mode) == 0o600
-    assert not (bundle / "enrollment.json").exists()
+    assert not any((bundle / name).exists() for name in ("enrollment.json", "enrollment-qr.png", "enrollment.html"))
     assert secured_broker.accounts().has("kerk-7", edge["mqtt"]["password"])
 
     # The token is dead: a second enrollment with it (e.g. from the printed QR) is refused and changes nothing.
