@@ -21,13 +21,18 @@ def run(ctx: BenchContext) -> list[Figure]:
     size = {
         "lockers": ctx.pick(100, 3),
         "publishers": ctx.pick(2, 1),
-        # Well above the goal: the figure is what the cloud stored of it, so the offer must exceed the capacity.
-        "offered_readings_per_s": ctx.pick(24_000, 300),
+        # Well above the goal: the figure is what the cloud stored of it, so the offer must exceed the capacity
+        # (24,000/s did on the first benchmark machine, ~17,000/s capacity; a later one stored all of it).
+        "offered_readings_per_s": ctx.pick(40_000, 300),
         "duration_s": ctx.pick(8, 1),
         "drain_timeout_s": ctx.pick(20, 5),
     }
     runs: dict[str, RunResult] = {}
-    plan = [("tuned", RunSpec(tuned=True, **size)), ("baseline", RunSpec(tuned=False, **size))]
+    plan = [
+        ("tuned", RunSpec(tuned=True, **size)),
+        ("baseline", RunSpec(tuned=False, **size)),
+        ("deployed", RunSpec(tuned=True, secured=True, **size)),
+    ]
     if not ctx.smoke:
         plan.append(("shared", RunSpec(tuned=True, ingest_processes=2, **size)))
     for name, spec in plan:
@@ -130,6 +135,21 @@ def figures(runs: dict[str, RunResult], size: dict) -> list[Figure]:
         ),
         Figure(BENCH, "end-to-end lag p99", tuned.lag(0.99), "ms", base.lag(0.99), BASELINE),
     ]
+    deployed = runs["deployed"]
+    result.append(
+        Figure(
+            BENCH,
+            "sustained readings/s, accounts and ACL on (as deployed)",
+            deployed.readings_per_s,
+            "readings/s",
+            tuned.readings_per_s,
+            "open broker (the rows above)",
+            f"≥ {GOAL:,}",
+            deployed.readings_per_s >= GOAL and deployed.lost == 0 and deployed.extra_readings == 0,
+            f"{_losses(deployed)}; every locker and the cloud log in with their own account and the broker checks "
+            "the per-locker ACL on every message (provisioning/mosquitto/acl); TLS not included (loopback)",
+        )
+    )
     shared = runs.get("shared")
     if shared is not None:
         # The goal is the system's (the row above); this row is how a second process changes it.

@@ -57,9 +57,10 @@ class BenchContext:
         return path
 
     @contextmanager
-    def broker(self, *, tcp_nodelay: bool = True) -> Iterator[RunningBroker]:
-        """A private broker with the project's config (without `tcp_nodelay`: Mosquitto's default Nagle)."""
-        running = start_broker(self.folder("broker"), secured=False, tcp_nodelay=tcp_nodelay)
+    def broker(self, *, tcp_nodelay: bool = True, secured: bool = False) -> Iterator[RunningBroker]:
+        """A private broker with the project's config (without `tcp_nodelay`: Mosquitto's default Nagle), open to
+        anonymous clients unless `secured` (accounts and ACL, as deployed)."""
+        running = start_broker(self.folder("broker"), secured=secured, tcp_nodelay=tcp_nodelay)
         try:
             yield running
         finally:

@@ -39,6 +39,7 @@ class LoadSpec:
     rounds_per_s: float  # every locker publishes once per round
     duration_s: float  # rounds start until this long after round 0
     tcp_nodelay: bool
+    secured: bool = False  # each locker logs in with its own account (bench_password)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class LoadResult:
     first_publish: float
     last_publish: float
     behind_s: float  # how far the slowest round started behind its schedule (publisher-bound if large)
+
+
+def bench_password(locker: str) -> str:
+    """The benchmark's account password of a simulated locker (real lockers get random ones at enrollment)."""
+    return f"bench-password-of-{locker}"
 
 
 def payload(ts: datetime, rng: random.Random) -> bytes:
@@ -86,6 +92,7 @@ def _publish(spec: LoadSpec, ready, go, results) -> None:
             topic(name, Channel.TELEMETRY),
             tcp_nodelay=spec.tcp_nodelay,
             birth=(topic(name, Channel.STATE), BIRTH),  # as an edge agent announces itself
+            credentials=(name, bench_password(name)) if spec.secured else None,
         )
         for name in spec.lockers
     ]

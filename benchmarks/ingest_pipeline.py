@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from benchmarks.context import BenchContext
-from benchmarks.ingest_load import READINGS_PER_MESSAGE, LoadSpec, Publishers, payload
+from benchmarks.ingest_load import READINGS_PER_MESSAGE, LoadSpec, Publishers, bench_password, payload
 from dorpskluis.broker import free_port
 from dorpskluis.procs import ChildProcess
 from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud
@@ -38,6 +38,7 @@ class RunSpec:
     offered_readings_per_s: float
     duration_s: float
     ingest_processes: int = 1  # > 1: telemetry shared over `$share/ingest/...` between cloud processes
+    secured: bool = False  # the broker as deployed: every locker and the cloud log in, the ACL checks each message
     drain_timeout_s: float = 60.0
 
 
@@ -76,7 +77,7 @@ class RunResult:
 
 def run_pipeline(ctx: BenchContext, spec: RunSpec, progress) -> RunResult:
     """Broker, database and cloud fresh for this run; returns what it measured."""
-    with ctx.database() as (url, kind), ctx.broker(tcp_nodelay=spec.tuned) as broker:
+    with ctx.database() as (url, kind), ctx.broker(tcp_nodelay=spec.tuned, secured=spec.secured) as broker:
         folder = ctx.folder("ingest-cloud")
         clouds = _start_clouds(url, broker, folder, spec)
         try:
@@ -121,14 +122,22 @@ def _measure(ctx, spec: RunSpec, url: str, kind: str, broker, clouds, progress) 
             admin.register_locker(locker, locker, "Benchdorp", demo_layout())
     finally:
         admin.close()
+    if spec.secured:  # one account per locker, written at once (one reload of the broker)
+        broker.accounts().set_many({name: bench_password(name) for name in [*lockers, PROBE]})
     rounds_per_s = spec.offered_readings_per_s / READINGS_PER_MESSAGE / spec.lockers
     shares = [tuple(lockers[i :: spec.publishers]) for i in range(spec.publishers)]
     publishers = Publishers(
-        [LoadSpec(broker.host, broker.port, share, rounds_per_s, spec.duration_s, spec.tuned) for share in shares]
+        [
+            LoadSpec(broker.host, broker.port, share, rounds_per_s, spec.duration_s, spec.tuned, spec.secured)
+            for share in shares
+        ]
     )
     engine = create_engine(url)
     result = RunResult(kind)
-    probe = MqttSession(BrokerAddress(broker.host, broker.port), PROBE, persistent=False, tcp_nodelay=spec.tuned)
+    login = (PROBE, bench_password(PROBE)) if spec.secured else (None, None)
+    probe = MqttSession(
+        BrokerAddress(broker.host, broker.port, *login), PROBE, persistent=False, tcp_nodelay=spec.tuned
+    )
     probe.start()
     try:
         probe.wait_connected(10)

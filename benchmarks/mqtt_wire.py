@@ -34,9 +34,12 @@ def _string(value: str) -> bytes:
     return struct.pack("!H", len(raw)) + raw
 
 
-def connect_packet(client_id: str, keepalive: int = 60) -> bytes:
-    """CONNECT with a clean session, no will, no credentials."""
-    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + _string(client_id)
+def connect_packet(client_id: str, keepalive: int = 60, credentials: tuple[str, str] | None = None) -> bytes:
+    """CONNECT with a clean session, no will, and a username and password when `credentials` are given."""
+    flags = 0x02 | (0xC0 if credentials else 0)
+    body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _string(client_id)
+    if credentials:
+        body += _string(credentials[0]) + _string(credentials[1])
     return bytes([CONNECT]) + remaining_length(len(body)) + body
 
 
@@ -112,12 +115,13 @@ def connect(
     *,
     tcp_nodelay: bool,
     birth: tuple[str, bytes] | None = None,
+    credentials: tuple[str, str] | None = None,
     timeout: float = 30,
 ) -> WireLocker:
     """Open a connection, wait for the broker's CONNACK, then send the `birth` (topic, payload) if given."""
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if tcp_nodelay else 0)
-    sock.sendall(connect_packet(client_id))
+    sock.sendall(connect_packet(client_id, credentials=credentials))
     reply = b""
     while len(reply) < 4:
         chunk = sock.recv(4 - len(reply))

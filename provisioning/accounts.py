@@ -47,6 +47,13 @@ class PasswordFileAccounts:
         with self._editing(reload) as entries:
             entries[username] = hash_password(password)
 
+    def set_many(self, passwords: dict[str, str]) -> None:
+        """Create or change several accounts with one write and one reload (a fleet, a benchmark)."""
+        for username in passwords:
+            check_username(username)
+        with self._editing() as entries:
+            entries.update({username: hash_password(password) for username, password in passwords.items()})
+
     def ensure(self, username: str, password: str, *, reload: bool = True) -> bool:
         """Make `password` the account's password unless it already is; True when something changed.
         `reload=False` before the broker runs (it reads the file when it starts)."""

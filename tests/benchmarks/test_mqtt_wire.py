@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmarks import mqtt_wire as wire
+from lockers.errors import TransportError
 from lockers.mqtt import BrokerAddress, MqttSession, Outbound
 
 # Outside dk/v1/: the session's broker is shared with cloud tests, which must never see these.
@@ -60,3 +61,24 @@ def test_messages_reach_a_subscriber_through_mosquitto_and_every_one_is_acknowle
         wire.disconnect(locker)
         listener.publish(Outbound(BIRTH_TOPIC, b"", qos=1, retain=True)).wait(5)  # the broker is shared: no leftovers
         listener.stop()
+
+
+def test_a_wire_locker_logs_in_with_its_account_on_a_secured_broker(secured_broker):
+    secured_broker.accounts().set("wire-7", "wire-password-7")
+    telemetry = "dk/v1/wire-7/telemetry"
+    locker = wire.connect(
+        secured_broker.host,
+        secured_broker.port,
+        "wire-7",
+        telemetry,
+        tcp_nodelay=True,
+        credentials=("wire-7", "wire-password-7"),
+    )
+    locker.publish(b"{}")
+    locker.flush()
+    acks = wire.AckReader([locker])
+    assert acks.wait_until(lambda: not locker.in_flight, 10)
+    acks.close()
+    wire.disconnect(locker)
+    with pytest.raises(TransportError, match="refused"):
+        wire.connect(secured_broker.host, secured_broker.port, "wire-7", telemetry, tcp_nodelay=True)

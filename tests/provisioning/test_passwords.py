@@ -69,6 +69,8 @@ def test_accounts_are_written_private_and_atomically(tmp_path):
     assert accounts.remove("locker-1") is False
     assert accounts.usernames() == ["locker-2"]
     assert not (tmp_path / "passwd.new").exists()
+    accounts.set_many({"locker-3": "p3", "locker-2": "new"})
+    assert accounts.usernames() == ["locker-2", "locker-3"] and accounts.has("locker-2", "new")
 
 
 def test_without_a_broker_to_reload_the_change_is_kept_and_the_operator_told(tmp_path, caplog):
