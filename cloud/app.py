@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api import (
@@ -24,6 +25,7 @@ from cloud.api import (
 from cloud.errors import install_error_handlers
 from cloud.runtime import open_runtime
 from cloud.settings import Settings, prepare_settings
+from cloud.web import STATIC_DIR, resident
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -65,4 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         system,
     ):
         app.include_router(module.router)
+    app.include_router(resident.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

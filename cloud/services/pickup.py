@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud import qr
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Gone
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
 from cloud.models import Locker, Order
-from cloud.schemas import OrderColdChainOut, PickupOut
+from cloud.schemas import ColdChainPartOut, OrderColdChainOut, PickupOut
 from cloud.services import history, views
 from cloud.services.access import Caller, may_see_order
 from cloud.services.orders import find_order
@@ -20,6 +22,30 @@ from cloud.settings import Settings
 from cloud.tokens import ResidentLinks, same_secret
 from lockers.codes import hash_pin, issue_token, new_pin, pickup_claims
 from lockers.layout import Zone
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentCompartment:
+    id: str
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentView:
+    """The resident's page: no names of other people, no vendor keys; the code only while it can be used."""
+
+    order: str
+    status: str
+    blocked: bool
+    locker_name: str
+    village: str | None
+    compartments: tuple[ResidentCompartment, ...]
+    pin: str | None
+    qr_svg: str | None
+    deadline: datetime | None
+    breached: bool
+    record: tuple[ColdChainPartOut, ...]
+
 
 # A locker's clock may run a little behind ours; a code must already work when the resident arrives.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -102,6 +128,30 @@ class Pickups:
         longest = max(self._settings.expiry_hours(zone) for zone in Zone)
         deadline = order.pickup_deadline or order.dropoff_until + timedelta(hours=longest)
         return deadline + timedelta(days=self._settings.resident_link_days)
+
+    def resident_view(self, session: Session, order_id: str, token: str) -> ResidentView:
+        """What the resident's page shows: the code while the order is ready, the cold-chain record after."""
+        order = self._for_link_or_caller(session, order_id, None, token)
+        locker = session.get(Locker, order.locker_id)
+        ready = order.status == OrderStatus.READY and not order.pickup_blocked and order.pin and order.code_token
+        record = views.coldchain_out(order)
+        return ResidentView(
+            order=order.id,
+            status=order.status,
+            blocked=order.pickup_blocked,
+            locker_name=locker.name if locker else order.locker_id,
+            village=locker.village if locker else None,
+            compartments=tuple(
+                ResidentCompartment(part.compartment_id, part.zone)
+                for part in sorted(order.parts, key=lambda p: p.compartment_id or "")
+                if part.compartment_id
+            ),
+            pin=order.pin if ready else None,
+            qr_svg=qr.svg(order.code_token) if ready else None,
+            deadline=order.pickup_deadline,
+            breached=views.coldchain_breached(order),
+            record=tuple(record.parts) if record else (),
+        )
 
     def _for_link_or_caller(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
         order = find_order(session, order_id)

@@ -85,7 +85,8 @@ def coldchain_out(order: Order) -> ColdChainOut | None:
 
 
 def resident_url(public_url: str, order_id: str, token: str) -> str:
-    return f"{public_url.rstrip('/')}/api/v1/orders/{order_id}/pickup?token={token}"
+    """The resident's page (cloud/web/resident.py); the same token opens the order's JSON views."""
+    return f"{public_url.rstrip('/')}/r/{order_id}?token={token}"
 
 
 def pickup_out(order: Order, url: str, link_expires_at: datetime) -> PickupOut:

@@ -67,10 +67,12 @@ def test_loaded_then_collected(client, locker, farmer, edge):
     assert (grant.order, grant.code_id, grant.compartments) == (oid, claims.code_id, ["B1", "C1"])
     assert len(code["pin"]) == 6 and grant.pin_hash == hash_pin(code["pin"], desired.pin_salt)
 
-    # the resident's link works without an API key
+    # the resident's link opens the resident's page, and its token the JSON view, without an API key
     url = urlsplit(code["resident_url"])
-    assert code["resident_url"].startswith(f"https://dorpskluis.example/api/v1/orders/{oid}/pickup?token=")
-    by_link = client.get(f"{url.path}?{url.query}")
+    assert code["resident_url"].startswith(f"https://dorpskluis.example/r/{oid}?token=")
+    page = client.get(f"{url.path}?{url.query}")
+    assert page.status_code == 200 and f"{code['pin'][:3]} {code['pin'][3:]}" in page.text
+    by_link = client.get(f"/api/v1/orders/{oid}/pickup?{url.query}")
     assert by_link.status_code == 200 and by_link.json()["pin"] == code["pin"]
 
     # collection, one compartment after the other

@@ -1,0 +1,81 @@
+"""The resident's page over HTTP: what it says at each stage of the order, in which language, and how it
+refuses a wrong, expired or guessed link."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from cloud.db import utcnow
+from cloud.models import Order
+from cloud.web.i18n import TEXTS, grouped_pin, local_time, pick_language
+from tests.cloud.conftest import ADMIN, cloud_settings, create_order, key
+
+
+@pytest.fixture
+def settings(database_url, broker, tmp_path):
+    return cloud_settings(database_url, broker, tmp_path / "data", auth_failures_allowed=3)
+
+
+def page_url(client, order_id: str) -> str:
+    return client.app.state.runtime.pickups.resident_url(order_id).removeprefix("https://dorpskluis.example")
+
+
+def test_before_loading_the_page_says_it_is_being_prepared_and_shows_no_code(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    page = client.get(page_url(client, order["id"]))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert TEXTS["nl"]["waiting_title"] in page.text and 'class="pin"' not in page.text
+    assert '<html lang="nl">' in page.text
+
+
+def test_english_by_choice_or_by_the_browser(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    url = page_url(client, order["id"])
+    assert TEXTS["en"]["waiting_title"] in client.get(url + "&lang=en").text
+    assert TEXTS["en"]["waiting_title"] in client.get(url, headers={"Accept-Language": "en-GB,en;q=0.9"}).text
+    assert TEXTS["nl"]["waiting_title"] in client.get(url, headers={"Accept-Language": "de-DE"}).text
+
+
+def test_a_cancelled_order_says_so(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    client.post(f"/api/v1/orders/{order['id']}/cancel", headers=ADMIN)
+    assert TEXTS["nl"]["cancelled_lead"] in client.get(page_url(client, order["id"])).text
+
+
+def test_wrong_expired_and_guessed_links(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    url = page_url(client, order["id"])
+    wrong = client.get(f"/r/{order['id']}?token=not-the-token")
+    assert wrong.status_code == 404 and TEXTS["nl"]["link_invalid_title"] in wrong.text
+    with client.app.state.runtime.db.write() as session:
+        session.execute(update(Order).values(dropoff_until=utcnow() - timedelta(days=40)))
+    expired = client.get(url)
+    assert expired.status_code == 410 and "30 dagen" in expired.text
+    client.get("/r/ZZZZZZZZ?token=guess")  # the third failure (a wrong order id counts)
+    blocked = client.get(url)
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    assert TEXTS["nl"]["too_many_title"] in blocked.text
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "expected"),
+    [
+        ("en", None, "en"),
+        ("nl", "en", "nl"),
+        ("fr", "en-US,en", "en"),
+        (None, "fr, de;q=0.8", "nl"),
+        (None, None, "nl"),
+    ],
+)
+def test_pick_language(query, accept, expected):
+    assert pick_language(query, accept) == expected
+
+
+def test_times_and_pins_read_as_people_say_them():
+    moment = utcnow().replace(year=2026, month=11, day=27, hour=13, minute=5)
+    assert local_time(moment, "nl") == "vrijdag 27 november, 14:05"  # CET is UTC+1 in November
+    assert local_time(moment.replace(month=7, day=3), "en") == "Friday 3 July, 15:05"  # CEST: UTC+2
+    assert grouped_pin("482913") == "482 913"
