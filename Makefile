@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench screenshots
 
 demo: $(STAMP)
 	$(BIN)/dorpskluis demo $(ARGS)
@@ -15,6 +15,10 @@ test: lint
 # The benchmark suite: writes benchmarks/RESULTS.md (ARGS="--smoke" for a quick check that it works).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# Refresh the pictures of the web pages in docs/screenshots (the browser tests take them).
+screenshots: $(STAMP)
+	DK_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/cloud/web/test_*_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@ driven by Playwright, with axe-core for accessibility."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,6 @@ from dorpskluis.broker import free_port
 from tests.cloud.conftest import ADMIN, cloud_settings, forget_session
 from tests.support import service_missing, wait_until
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
@@ -87,9 +87,17 @@ def serious_violations(page) -> list[tuple[str, str, int]]:
     ]
 
 
-def screenshot(page, name: str) -> Path:
-    """Keep a picture of the page for docs/ (committed: the docs show what people see)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+@pytest.fixture
+def screenshot(tmp_path):
+    """Take a full-page picture: into $DK_SCREENSHOTS when set (`make screenshots` refreshes docs/screenshots),
+    else into the test's own folder, so a test run never changes the repository."""
+    folder = Path(os.environ["DK_SCREENSHOTS"]) if os.environ.get("DK_SCREENSHOTS") else tmp_path
+
+    def take(page, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000  # a picture, not an empty canvas
+        return path
+
+    return take

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from lockers.protocol.messages import EventKind
 from tests.cloud.conftest import DEMO_LAYOUT, EdgeProbe
-from tests.cloud.web.conftest import screenshot, serious_violations
+from tests.cloud.web.conftest import serious_violations
 from tests.support import wait_until
 
 
@@ -45,7 +45,7 @@ def local(live, resident_url: str) -> str:
     return f"{live.url}{url.path}?{url.query}"
 
 
-def test_the_resident_sees_pin_qr_place_and_deadline_in_dutch_then_english(live, broker, page):
+def test_the_resident_sees_pin_qr_place_and_deadline_in_dutch_then_english(live, broker, page, screenshot):
     order, pickup = ready_order(live, broker)
     response = page.goto(local(live, pickup["resident_url"]))
     assert response.status == 200
@@ -78,7 +78,7 @@ def test_the_page_prints_on_one_a4_page(live, broker, page):
     assert page.locator(".pin").is_visible() and page.locator("figure svg").is_visible()
 
 
-def test_a_wrong_link_says_so_plainly_and_accessibly(live, page):
+def test_a_wrong_link_says_so_plainly_and_accessibly(live, page, screenshot):
     response = page.goto(f"{live.url}/r/ZZZZZZZZ?token=not-a-real-token")
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Deze link werkt niet"
