@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -25,9 +27,16 @@ from cloud.api import (
 from cloud.errors import install_error_handlers
 from cloud.runtime import open_runtime
 from cloud.settings import Settings, prepare_settings
-from cloud.web import STATIC_DIR, resident
+from cloud.web import STATIC_DIR, auth, dashboard, resident, vendor
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+async def _to_login(request: Request, exc: auth.LoginRequired) -> RedirectResponse:
+    query = urlencode(
+        {"next": exc.path, **({"lang": request.query_params["lang"]} if "lang" in request.query_params else {})}
+    )
+    return RedirectResponse(f"/login?{query}", status_code=303)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         system,
     ):
         app.include_router(module.router)
-    app.include_router(resident.router)
+    for module in (resident, auth, dashboard, vendor):
+        app.include_router(module.router)
+    app.add_exception_handler(auth.LoginRequired, _to_login)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

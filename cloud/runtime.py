@@ -37,6 +37,7 @@ from cloud.services.vendors import Vendors
 from cloud.services.watchdog import Watchdog
 from cloud.settings import Settings
 from cloud.tokens import ResidentLinks, load_link_secret, load_secret_file
+from cloud.web.session import WebSessions
 from lockers.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class CloudRuntime:
     exporter: Exporter
     enrollments: Enrollments
     integrations: Integrations
+    web: WebSessions
     auth_limiter: FailureLimiter
 
     def start(self) -> None:
@@ -100,7 +102,8 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         private_key = load_signing_key_file(settings.resolved_signing_key_file(), create=develop)
         with db.write() as session:
             keys = load_key_ring(session, private_key, timedelta(days=settings.key_rollover_days))
-        links = ResidentLinks(load_link_secret(settings.resolved_link_secret_file(), create=develop))
+        link_secret = load_link_secret(settings.resolved_link_secret_file(), create=develop)
+        links = ResidentLinks(link_secret)
         webhook_secret = _webhook_secret(settings, db)
         exporter = build_exporter(InfluxSettings())
         accounts = build_accounts(settings)  # before the bridge connects: it writes the cloud's own account
@@ -146,6 +149,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         exporter=exporter,
         enrollments=Enrollments(db, settings, keys, accounts),
         integrations=Integrations(db, settings.admin_key_value()),
+        web=WebSessions(link_secret),
         auth_limiter=FailureLimiter(settings.auth_failures_allowed, settings.auth_failure_window_s),
     )
 

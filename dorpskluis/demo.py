@@ -165,6 +165,8 @@ def _summary(
         ("OpenAPI", f"{cloud.url}/openapi.json"),
         ("Locker demo-1", f"{cloud.url}/api/v1/lockers/{LOCKER}  (send X-API-Key)"),
         ("Health", f"{cloud.url}/api/v1/health"),
+        ("Dashboard", f"{cloud.url}/dashboard  (log in with the admin key)"),
+        ("Vendor page", f"{cloud.url}/vendor  (log in with a vendor key)"),
         ("Broker", f"{broker.kind} on {broker.host}:{broker.port}" + _access(broker)),
         ("Admin key", cloud.admin_key),
     ]

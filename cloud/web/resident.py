@@ -3,28 +3,22 @@ the cold-chain record after pickup. Printable on one A4 page."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from cloud.api.deps import ClientDep, RuntimeDep, SessionDep
 from cloud.errors import Forbidden, Gone, NotFound, TooManyRequests
 from cloud.ratelimit import LINK_FAILURES
-from cloud.web.i18n import LANGUAGES, TEXTS, grouped_pin, local_time, pick_language
+from cloud.web.i18n import TEXTS, grouped_pin, local_time, pick_language
+from cloud.web.render import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
 def _page(request: Request, name: str, language: str, status: int, headers=None, **context) -> HTMLResponse:
-    other = next(code for code in LANGUAGES if code != language)
-    query = dict(request.query_params) | {"lang": other}
-    context |= {"lang": language, "t": TEXTS[language], "other_lang": other, "switch_url": f"?{urlencode(query)}"}
-    return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+    return render(request, name, status, headers, lang=language, **context)
 
 
 @router.get("/r/{order_id}", response_class=HTMLResponse)

@@ -75,6 +75,15 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def desk(browser):
+    """A page on the foundation's desktop screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-NL")
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
 def serious_violations(page) -> list[tuple[str, str, int]]:
     """axe-core's violations of impact serious or critical on the page: (rule, impact, nodes)."""
     from axe_playwright_python.sync_playwright import Axe

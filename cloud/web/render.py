@@ -1,0 +1,32 @@
+"""Rendering a page: the template, the words of its language, and the language switch that keeps the query."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from cloud.web.i18n import LANGUAGES, TEXTS, local_time, pick_language
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+def language_of(request: Request) -> str:
+    return pick_language(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def render(request: Request, name: str, status: int = 200, headers=None, **context) -> HTMLResponse:
+    language = context.pop("lang", None) or language_of(request)
+    other = next(code for code in LANGUAGES if code != language)
+    query = dict(request.query_params) | {"lang": other}
+    context |= {
+        "lang": language,
+        "t": TEXTS[language],
+        "other_lang": other,
+        "switch_url": f"?{urlencode(query)}",
+        "when": lambda moment: local_time(moment, language) if moment else "—",
+    }
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)

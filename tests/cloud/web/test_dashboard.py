@@ -1,0 +1,93 @@
+"""The foundation's and the vendors' pages over HTTP: logging in, who sees what, acknowledging an alert."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud.web.session import WebSessions
+from tests.cloud.conftest import ADMIN_KEY, cloud_settings, create_order, key
+
+
+@pytest.fixture
+def settings(database_url, broker, tmp_path):
+    # Served over plain http here, so the session cookie is not marked Secure (it is when public_url is https).
+    return cloud_settings(database_url, broker, tmp_path / "data", public_url="http://testserver")
+
+
+def login(client, api_key: str, target: str = "/dashboard"):
+    return client.post(
+        "/login", content=f"key={api_key}&next={target}", headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )  # fmt: skip
+
+
+def test_pages_send_strangers_to_the_login_and_back(client):
+    response = client.get("/dashboard/lockers/x", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Fdashboard%2Flockers%2Fx"
+    assert 'type="password"' in client.get(response.headers["location"]).text
+
+
+def test_a_wrong_key_is_refused_and_counts_as_a_failed_login(client):
+    refused = login(client, "not-a-key")
+    assert refused.status_code == 401 and "kennen we niet" in refused.text
+    assert "dk_session" not in refused.cookies
+
+
+def test_the_admin_sees_every_locker_with_its_free_compartments(client, locker, farmer):
+    create_order(client, key(farmer), locker, ("chilled", "S"))
+    entered = login(client, ADMIN_KEY)
+    assert entered.status_code == 303 and entered.headers["location"] == "/dashboard"
+    cookie = entered.cookies["dk_session"]
+    assert ADMIN_KEY not in cookie  # the cookie names who, never the key
+    page = client.get("/dashboard")
+    assert page.status_code == 200 and locker in page.text
+    assert "4 / 5" in page.text  # chilled: one of five compartments reserved
+    part = client.get("/dashboard/fleet.part")
+    assert part.status_code == 200 and "<table" in part.text and "<html" not in part.text
+    detail = client.get(f"/dashboard/lockers/{locker}")
+    assert detail.status_code == 200 and "gereserveerd" in detail.text
+
+
+def test_a_vendor_logs_in_to_its_own_page_not_the_dashboard(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    entered = login(client, farmer["api_key"])
+    assert entered.headers["location"] == "/vendor"
+    page = client.get("/vendor")
+    assert page.status_code == 200 and order["id"] in page.text and "<svg" in page.text
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303  # not for vendors
+
+
+def test_an_integration_key_is_not_for_the_pages(client, farmer):
+    platform = client.post(
+        "/api/v1/integrations", json={"id": "shop", "name": "Shop", "vendors": [farmer["id"]]},
+        headers={"X-API-Key": ADMIN_KEY},
+    ).json()  # fmt: skip
+    assert login(client, platform["api_key"]).status_code == 403
+
+
+def test_acknowledging_needs_the_sessions_csrf_token(client, locker):
+    login(client, ADMIN_KEY)
+    forged = client.post(
+        "/dashboard/alerts/1/ack", content=f"csrf=forged&locker={locker}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False,
+    )  # fmt: skip
+    assert forged.status_code == 303 and forged.headers["location"] == "/dashboard"
+
+
+@pytest.mark.parametrize("tamper", ["payload", "signature", "expired"])
+def test_session_cookies_cannot_be_forged_or_outlive_their_day(tamper):
+    clock = [1000.0]
+    sessions = WebSessions(b"s" * 32, clock=lambda: clock[0])
+    cookie = sessions.issue("vendor:boer")
+    assert sessions.read(cookie) == "vendor:boer"
+    if tamper == "payload":
+        forged = (
+            WebSessions(b"s" * 32, clock=lambda: clock[0]).issue("admin").split(".")[0] + "." + cookie.split(".")[1]
+        )
+        assert sessions.read(forged) is None
+    elif tamper == "signature":
+        assert sessions.read(cookie[:-2] + "xx") is None
+    else:
+        clock[0] += 9 * 3600
+        assert sessions.read(cookie) is None
+    assert not sessions.csrf_ok(cookie, "guess") and sessions.csrf_ok(cookie, sessions.csrf(cookie))

@@ -1,0 +1,78 @@
+"""The foundation's dashboard and the vendor's page in headless Chromium: logging in, the fleet updating itself,
+a locker's compartments, charts and alerts, acknowledging one; axe-core finds nothing serious or critical."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.cloud.coldchain_support import SimulatedSite, newest_reading
+from tests.cloud.conftest import ADMIN_KEY, DEMO_LAYOUT, EdgeProbe
+from tests.cloud.web.conftest import serious_violations
+from tests.support import wait_until
+
+
+def log_in(page, url: str, key: str) -> None:
+    page.goto(url)
+    page.get_by_label("Sleutel").fill(key)
+    page.get_by_role("button", name="Inloggen").click()
+
+
+def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, broker, desk, tmp_path, screenshot):
+    page = desk
+    assert (
+        live.http.post(
+            "/api/v1/lockers",
+            json={"id": "kerk-dash", "name": "Dorpshuis De Kern", "village": "Zwartsluis", "layout": DEMO_LAYOUT},
+        ).status_code
+        == 201
+    )
+    with EdgeProbe(broker, "kerk-dash") as edge:
+        site = SimulatedSite(edge, tmp_path / "w1", start=datetime.now(UTC) - timedelta(hours=6))
+        site.online()
+        site.advance(6 * 3600, step_s=300)  # six hours of fridge life, for the charts
+        site.crafted(*[9.0] * 34)  # the chilled zone stays too warm past the alarm delay
+        wait_until(lambda: newest_reading(live.http, "kerk-dash") >= site.now, 20, "the readings")
+        assert live.app.state.runtime.bridge.wait_idle(15)
+        wait_until(lambda: live.http.get("/api/v1/alerts", params={"locker": "kerk-dash"}).json(), 10, "the alert")
+
+        log_in(page, f"{live.url}/dashboard", ADMIN_KEY)
+        page.wait_for_url(f"{live.url}/dashboard")
+        row = page.locator("table.fleet tbody tr", has_text="Dorpshuis De Kern")
+        assert "online" in row.inner_text() and row.locator(".badge.bad").inner_text() == "1"  # one open alert
+        assert serious_violations(page) == []
+        screenshot(page, "dashboard-fleet-nl")
+        # It refreshes itself without a reload.
+        wait_until(lambda: page.locator("[data-live]").get_attribute("data-refreshed"), 12, "a live refresh")
+
+        page.get_by_role("link", name="Dorpshuis De Kern").click()
+        page.wait_for_url("**/dashboard/lockers/kerk-dash**")
+        assert page.locator("ul.grid li").count() == len(DEMO_LAYOUT["compartments"])
+        assert page.locator("figure.chart svg").count() == 2  # 24 hours and 7 days
+        assert "koel: grens 7 °C" in page.locator("figure.chart").first.inner_html()  # the limit drawn in
+        assert serious_violations(page) == []
+        screenshot(page, "dashboard-locker-nl")
+        page.get_by_role("button", name="Gezien").click()
+        assert "is afgevinkt" in page.locator("[role=status]").inner_text()
+        assert page.get_by_role("button", name="Gezien").count() == 0
+        (alert,) = live.http.get("/api/v1/alerts", params={"locker": "kerk-dash"}).json()
+        assert alert["state"] == "acknowledged" and alert["acknowledged_by"] == "admin (dashboard)"
+
+
+def test_a_vendor_sees_its_code_and_deliveries(live, page, screenshot):
+    live.http.post("/api/v1/lockers", json={"id": "kerk-vnd", "name": "Kerkplein", "layout": DEMO_LAYOUT})
+    vendor = live.http.post("/api/v1/vendors", json={"id": "bakker-de-vries", "name": "Bakkerij De Vries"}).json()
+    order = live.http.post(
+        "/api/v1/orders",
+        json={
+            "locker": "kerk-vnd",
+            "resident": {"name": "Anna"},
+            "parts": [{"zone": "ambient", "size": "M", "vendor": vendor["id"]}],
+        },
+    ).json()
+    log_in(page, f"{live.url}/login", vendor["api_key"])
+    page.wait_for_url(f"{live.url}/vendor")
+    assert page.locator("h1").inner_text() == "Bakkerij De Vries"
+    assert page.locator("figure.qr svg").count() == 1
+    assert f"kerk-vnd: {order['compartments'][0]}" in page.locator("main").inner_text()
+    assert serious_violations(page) == []
+    screenshot(page, "vendor-nl")
