@@ -14,6 +14,8 @@ from cloud.api.deps import RuntimeDep, SessionDep
 from cloud.db import utcnow
 from cloud.errors import CloudError
 from cloud.schemas import LockerOut
+from cloud.schemas_edge import UnlockRequest
+from cloud.services import audit
 from cloud.services.access import Admin
 from cloud.web.auth import WebAdmin, check_csrf, csrf_token
 from cloud.web.charts import temperature_chart
@@ -53,7 +55,12 @@ def _free(locker: LockerOut, zone: Zone) -> tuple[int, int]:
 @router.get("/dashboard", response_class=HTMLResponse)
 def fleet(request: Request, _admin: WebAdmin, runtime: RuntimeDep, session: SessionDep) -> HTMLResponse:
     return render(
-        request, "fleet.html", rows=_fleet_rows(runtime, session), zones=list(Zone), csrf=csrf_token(request, runtime)
+        request,
+        "fleet.html",
+        rows=_fleet_rows(runtime, session),
+        zones=list(Zone),
+        csrf=csrf_token(request, runtime),
+        admin_nav=True,
     )
 
 
@@ -71,6 +78,8 @@ def locker_page(
     runtime: RuntimeDep,
     session: SessionDep,
     done: int | None = None,
+    sent: str | None = None,
+    missing: int | None = None,
 ) -> HTMLResponse:
     t = TEXTS[language_of(request)]
     try:
@@ -95,8 +104,50 @@ def locker_page(
         charts=[c for c in charts if c],
         alerts=alerts,
         done=done,
+        sent=sent[:40] if sent else None,
+        missing=bool(missing),
         csrf=csrf_token(request, runtime),
+        admin_nav=True,
     )
+
+
+@router.get("/dashboard/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request, _admin: WebAdmin, runtime: RuntimeDep, session: SessionDep, subject: str | None = None
+) -> HTMLResponse:
+    entries = audit.entries(session, subject[:80] if subject else None, limit=300)
+    return render(request, "audit.html", entries=entries, csrf=csrf_token(request, runtime), admin_nav=True)
+
+
+async def _form(request: Request) -> dict[str, list[str]]:
+    return parse_qs((await request.body()).decode("utf-8", "replace"))
+
+
+@router.post("/dashboard/lockers/{locker_id}/unlock", response_class=HTMLResponse)
+async def unlock(locker_id: str, request: Request, admin: WebAdmin, runtime: RuntimeDep) -> HTMLResponse:
+    """Two steps: the form posts here and gets a confirmation page; only its `confirm` posts the command."""
+    fields = await _form(request)
+    if not check_csrf(request, runtime, (fields.get("csrf") or [""])[0]):
+        return RedirectResponse("/dashboard", status_code=303)
+    t = TEXTS[language_of(request)]
+    compartments = sorted(set(fields.get("compartment", [])))
+    reason = (fields.get("reason") or [""])[0].strip()
+    by = (fields.get("by") or [""])[0].strip() or None
+    back = f"/dashboard/lockers/{locker_id}?lang={language_of(request)}"
+    if not compartments or not reason:
+        return RedirectResponse(f"{back}&missing=1", status_code=303)
+    if (fields.get("confirm") or [""])[0] != "yes":
+        return render(
+            request, "unlock_confirm.html", locker=locker_id, compartments=compartments, reason=reason, by=by or "",
+            csrf=csrf_token(request, runtime), admin_nav=True, back=back, lead=t["unlock_confirm_lead"],
+        )  # fmt: skip
+    try:
+        body = UnlockRequest(compartments=compartments, reason=reason, by=by)
+        actor = f"{admin.describe()} (dashboard{', ' + by if by else ''})"
+        command = await run_in_threadpool(runtime.commands.unlock, actor, locker_id, body)
+    except (CloudError, ValueError):
+        return RedirectResponse(f"{back}&missing=1", status_code=303)
+    return RedirectResponse(f"{back}&sent={command.id}", status_code=303)
 
 
 @router.post("/dashboard/alerts/{alert_id}/ack")

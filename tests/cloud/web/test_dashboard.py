@@ -91,3 +91,34 @@ def test_session_cookies_cannot_be_forged_or_outlive_their_day(tamper):
         clock[0] += 9 * 3600
         assert sessions.read(cookie) is None
     assert not sessions.csrf_ok(cookie, "guess") and sessions.csrf_ok(cookie, sessions.csrf(cookie))
+
+
+def form(client, path: str, body: str):
+    return client.post(
+        path, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False
+    )
+
+
+def test_remote_unlock_asks_for_confirmation_then_sends_and_audits(client, locker, edge):
+    login(client, ADMIN_KEY)
+    page = client.get(f"/dashboard/lockers/{locker}")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    asked = form(
+        client, f"/dashboard/lockers/{locker}/unlock", f"csrf={csrf}&compartment=B2&reason=buitengesloten&by=Anna"
+    )
+    assert asked.status_code == 200 and "Weet u het zeker?" in asked.text and "B2" in asked.text
+    sent_so_far = client.get(f"/api/v1/lockers/{locker}/commands", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert sent_so_far["commands"] == []  # nothing is sent before the confirmation
+    sent = form(
+        client,
+        f"/dashboard/lockers/{locker}/unlock",
+        f"csrf={csrf}&compartment=B2&reason=buitengesloten&by=Anna&confirm=yes",
+    )
+    assert sent.status_code == 303 and "sent=" in sent.headers["location"]
+    command_id = sent.headers["location"].split("sent=")[1]
+    command, _retained = edge.command(command_id)
+    assert command.compartments == ["B2"]
+    trail = client.get("/dashboard/audit")
+    assert trail.status_code == 200 and "admin (dashboard, Anna)" in trail.text and "buitengesloten" in trail.text
+    missing = form(client, f"/dashboard/lockers/{locker}/unlock", f"csrf={csrf}&reason=&confirm=yes")
+    assert "missing=1" in missing.headers["location"]

@@ -57,6 +57,24 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         (alert,) = live.http.get("/api/v1/alerts", params={"locker": "kerk-dash"}).json()
         assert alert["state"] == "acknowledged" and alert["acknowledged_by"] == "admin (dashboard)"
 
+        # Remote unlock: a form, then a confirmation page, then the command.
+        page.get_by_label("B2").check()
+        page.get_by_label("Waarom (voor het logboek)").fill("mevrouw staat buiten, belde 10:02")
+        page.get_by_label("Uw naam").fill("Anna")
+        page.get_by_role("button", name="Verder").click()
+        assert page.locator("h1").inner_text() == "Weet u het zeker?"
+        assert serious_violations(page) == []
+        page.get_by_role("button", name="Ja, nu openen").click()
+        assert "is verstuurd" in page.locator("[role=status]").inner_text()
+        command_id = page.url.split("sent=")[1].split("&")[0]
+        assert edge.command(command_id)[0].compartments == ["B2"]
+
+        page.get_by_role("link", name="Logboek").click()
+        trail = page.locator("main").inner_text()
+        assert "admin (dashboard, Anna)" in trail and "alert.acknowledged" in trail
+        assert serious_violations(page) == []
+        screenshot(page, "dashboard-audit-nl")
+
 
 def test_a_vendor_sees_its_code_and_deliveries(live, page, screenshot):
     live.http.post("/api/v1/lockers", json={"id": "kerk-vnd", "name": "Kerkplein", "layout": DEMO_LAYOUT})
