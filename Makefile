@@ -18,7 +18,7 @@ bench: $(STAMP)
 
 # Refresh the pictures of the web pages in docs/screenshots (the browser tests take them).
 screenshots: $(STAMP)
-	DK_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/cloud/web/test_*_browser.py
+	DK_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/cloud/web/test_resident_browser.py tests/cloud/web/test_dashboard_browser.py tests/e2e/test_kiosk.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,19 +9,21 @@ import signal
 import socket
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import tomli_w
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dorpskluis.broker import RunningBroker, start_broker
+from dorpskluis.broker import RunningBroker, free_port, start_broker
 from dorpskluis.procs import ChildProcess, wait_for_stop
 from dorpskluis.stack import CloudAdmin, CloudConfig, StackError, start_cloud, start_simulated_locker, write_edge_config
 from edge.control import request as control_request
 from lockers.layout import demo_layout
-from provisioning.client import enroll_bundle, provision_locker
+from provisioning.client import enroll_bundle, provision_locker, write_private
 
 LOCKER = "demo-1"
 MARKER = ".dorpskluis-demo"
@@ -153,6 +155,7 @@ def _summary(
     vendors: list[dict],
     seeded: Seeded | None,
     logs: Path,
+    kiosk_port: int,
 ) -> None:
     """What to try next; commands are printed unwrapped so they can be copied whole."""
     cli = _cli_name()
@@ -167,6 +170,7 @@ def _summary(
         ("Health", f"{cloud.url}/api/v1/health"),
         ("Dashboard", f"{cloud.url}/dashboard  (log in with the admin key)"),
         ("Vendor page", f"{cloud.url}/vendor  (log in with a vendor key)"),
+        ("Kiosk", f"http://127.0.0.1:{kiosk_port}/  (demo-1's touchscreen, served by its agent)"),
         ("Broker", f"{broker.kind} on {broker.host}:{broker.port}" + _access(broker)),
         ("Admin key", cloud.admin_key),
     ]
@@ -209,13 +213,18 @@ def _summary(
     say(f"  then load it with the demo vendor's code:  {cli} sim scan {LOCKER} '{vendors[0]['code']}'")
 
 
-def _onboard_locker(admin: CloudAdmin, cloud: CloudConfig, broker: RunningBroker, folder: Path) -> Path:
+def _onboard_locker(
+    admin: CloudAdmin, cloud: CloudConfig, broker: RunningBroker, folder: Path, kiosk_port: int
+) -> Path:
     """Provision and enroll demo-1 as a technician would a real locker (its own broker account); on amqtt,
-    which cannot check accounts, register it and write its config directly. Returns its edge.toml."""
+    which cannot check accounts, register it and write its config directly. Returns its edge.toml, which also
+    turns on its touchscreen page at `kiosk_port`."""
     name, village = "Dorpskluis Kerkplein (demo)", "Zwartsluis"
     if not broker.access_controlled:
         admin.register_locker(LOCKER, name, village, demo_layout())
-        return write_edge_config(folder, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout())
+        return write_edge_config(
+            folder, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout(), kiosk_port=kiosk_port
+        )
     provision_locker(
         cloud=cloud.url,
         admin_key=cloud.admin_key,
@@ -226,7 +235,10 @@ def _onboard_locker(admin: CloudAdmin, cloud: CloudConfig, broker: RunningBroker
         village=village,
         simulated=True,
     )
-    return enroll_bundle(folder).edge_toml
+    edge_toml = enroll_bundle(folder).edge_toml
+    config = tomllib.loads(edge_toml.read_text())
+    write_private(edge_toml, tomli_w.dumps(config | {"kiosk": {"host": "127.0.0.1", "port": kiosk_port}}))
+    return edge_toml
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -278,7 +290,8 @@ def run_demo(options: DemoOptions, console: Console) -> None:
             progress.advance(task)
             step(steps[2])
             admin = CloudAdmin(cloud.url, cloud.admin_key)
-            edge_toml = _onboard_locker(admin, cloud, broker, data / LOCKER)
+            kiosk_port = free_port()
+            edge_toml = _onboard_locker(admin, cloud, broker, data / LOCKER, kiosk_port)
             vendors = []
             for index, (vendor_id, name, kind) in enumerate(VENDORS):
                 key = options.vendor_key if index == 0 else None
@@ -296,7 +309,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
                 seeded = _seed(admin, {v["id"]: v["code"] for v in vendors})
             progress.advance(task)
             progress.update(task, description="Started")
-        _summary(console, options.speed, cloud, broker, vendors, seeded, logs)
+        _summary(console, options.speed, cloud, broker, vendors, seeded, logs, kiosk_port)
 
         def child_died() -> str | None:
             dead = next((c for c in children if not c.alive), None)

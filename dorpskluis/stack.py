@@ -145,8 +145,10 @@ def write_edge_config(
     keys: dict[str, str],
     layout: LockerLayout,
     telemetry_interval_s: float | None = None,
+    kiosk_port: int | None = None,
 ) -> Path:
-    """Write a simulated locker's edge.toml, layout and folders; returns the edge.toml path."""
+    """Write a simulated locker's edge.toml, layout and folders; returns the edge.toml path. `kiosk_port`: serve
+    the locker's touchscreen page there (127.0.0.1)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "layout.json").write_text(layout.model_dump_json(indent=2))
     (folder / "w1").mkdir(exist_ok=True)
@@ -159,6 +161,8 @@ def write_edge_config(
     }
     if telemetry_interval_s is not None:
         config["telemetry_interval_s"] = telemetry_interval_s
+    if kiosk_port is not None:
+        config["kiosk"] = {"host": "127.0.0.1", "port": kiosk_port}
     path = folder / "edge.toml"
     path.write_text(tomli_w.dumps(config))
     return path

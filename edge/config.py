@@ -26,6 +26,10 @@ pin_factory = "native"             # "native" = gpiozero's default on a Pi, "moc
 
 [control]
 socket = "/run/dorpskluis/zwartsluis-kerk.sock"      # optional; default edge.control.socket_path()
+
+[kiosk]                            # optional: the touchscreen page (edge.kiosk)
+host = "127.0.0.1"
+port = 8080
 """
 
 from __future__ import annotations
@@ -90,6 +94,13 @@ class HardwareConfig(_Section):
     pin_factory: Literal["native", "mock"] = "native"
 
 
+class KioskConfig(_Section):
+    """The locker's own touchscreen page (edge.kiosk); only on this machine unless `host` says otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
 class ControlConfig(_Section):
     """The local control socket (scan, status, simulated doors)."""
 
@@ -106,6 +117,7 @@ class EdgeConfig(_Section):
     hardware: HardwareConfig
     layout: LockerLayout
     control: ControlConfig = ControlConfig()
+    kiosk: KioskConfig | None = None
     telemetry_interval_s: float | None = Field(None, gt=0, le=3600)
     heartbeat_s: float = Field(60, gt=0, le=3600)
     jam_after_s: float = Field(10, gt=0, le=25)  # below the 30 s release window

@@ -15,6 +15,7 @@ from edge.agent import Agent
 from edge.clock import Clock, utc_now
 from edge.config import EdgeConfig
 from edge.control import ControlServer, DoorMover, FaultInjector
+from edge.kiosk import KioskServer
 from edge.link import TransportFactory, mqtt_transport
 from edge.store import EdgeStore
 from lockers.hardware import LockerHardware
@@ -56,6 +57,10 @@ def running_agent(
         stack.callback(control.stop)
         agent.start()
         stack.callback(agent.stop)
+        if config.kiosk is not None:
+            kiosk = KioskServer(agent, config.locker, config.kiosk.host, config.kiosk.port)
+            kiosk.start()
+            stack.callback(kiosk.stop)
         yield agent
 
 

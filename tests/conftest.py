@@ -59,6 +59,61 @@ def fail_on_swallowed_errors(request) -> Iterator[None]:
         pytest.fail("exceptions swallowed in callbacks:\n" + "\n".join(problems))
 
 
+# --- browser (tests/browser.py) -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium, driven by Playwright with its executable path set."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import chromium_path
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _new_page(browser, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="nl-NL")
+    return context, context.new_page()
+
+
+@pytest.fixture
+def page(browser):
+    """A page on a phone's screen."""
+    context, opened = _new_page(browser, 390, 844)
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def desk(browser):
+    """A page on the foundation's desktop screen."""
+    context, opened = _new_page(browser, 1280, 900)
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """Take a full-page picture: into $DK_SCREENSHOTS when set (`make screenshots` refreshes docs/screenshots),
+    else into the test's own folder, so a test run never changes the repository."""
+    folder = Path(os.environ["DK_SCREENSHOTS"]) if os.environ.get("DK_SCREENSHOTS") else tmp_path
+
+    def take(page, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000  # a picture, not an empty canvas
+        return path
+
+    return take
+
+
 # --- broker ---------------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ def test_demo_runs_seeded_and_stops_cleanly_on_ctrl_c(tmp_path, run_dir):
         )
         assert f"http://127.0.0.1:{port}/docs" in output
         assert f"http://127.0.0.1:{port}/dashboard" in output and f"http://127.0.0.1:{port}/vendor" in output
+        kiosk = re.search(r"Kiosk\s+(http://\S+)", output).group(1)
+        assert "Pincode" in httpx.get(kiosk).text
         assert "my-demo-vendor-key" in output
         admin_key = re.search(r"Admin key\s+(\S+)", output).group(1)
         pin = re.search(r"PIN (\d{6})", output).group(1)

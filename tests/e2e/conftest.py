@@ -34,6 +34,7 @@ class Stack:
     edge_toml: Path
     logs: Path
     speed: float = 1.0
+    kiosk_url: str = ""
 
     def stop_cloud(self, *, kill: bool = False) -> None:
         """Stop the cloud: SIGTERM, or kill -9."""
@@ -96,10 +97,14 @@ def _start_stack(
             keys=admin.public_keys(),
             layout=demo_layout(),
             telemetry_interval_s=telemetry_interval_s,
+            kiosk_port=(kiosk_port := free_port()),
         )
         edge_process = start_simulated_locker(edge_toml, logs, locker, speed=speed)
         admin.wait_online(locker, process=edge_process)
-        stack = Stack(locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process, edge_toml, logs, speed)
+        stack = Stack(
+            locker, cloud, admin, vendor, vendor_code, cloud_process, edge_process, edge_toml, logs, speed,
+            kiosk_url=f"http://127.0.0.1:{kiosk_port}/",
+        )  # fmt: skip
         yield stack
         vendor.close()
         edge_process, cloud_process = stack.edge_process, stack.cloud_process

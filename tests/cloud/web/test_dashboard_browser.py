@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.browser import serious_violations
 from tests.cloud.coldchain_support import SimulatedSite, newest_reading
 from tests.cloud.conftest import ADMIN_KEY, DEMO_LAYOUT, EdgeProbe
-from tests.cloud.web.conftest import serious_violations
 from tests.support import wait_until
 
 

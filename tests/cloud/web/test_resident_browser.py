@@ -7,8 +7,8 @@ import re
 from urllib.parse import urlsplit
 
 from lockers.protocol.messages import EventKind
+from tests.browser import serious_violations
 from tests.cloud.conftest import DEMO_LAYOUT, EdgeProbe
-from tests.cloud.web.conftest import serious_violations
 from tests.support import wait_until
 
 
