@@ -94,9 +94,7 @@ def locker_page(
         )
         for span, title in ((timedelta(hours=24), "chart_title"), (timedelta(days=7), "chart_week"))
     ]
-    alerts = [
-        a for a in runtime.alerts.list(session, locker=locker_id, state=None, kind=None, limit=200) if a.state in OPEN
-    ]
+    alerts = _open_alerts(runtime, session, locker_id)
     return render(
         request,
         "locker.html",
@@ -109,6 +107,30 @@ def locker_page(
         csrf=csrf_token(request, runtime),
         admin_nav=True,
     )
+
+
+@router.get("/dashboard/lockers/{locker_id}/part", response_class=HTMLResponse)
+def locker_part(
+    locker_id: str, request: Request, _admin: WebAdmin, runtime: RuntimeDep, session: SessionDep
+) -> HTMLResponse:
+    """The compartment grid and open alerts alone, for the locker's page to swap in every few seconds."""
+    try:
+        locker = runtime.lockers.status(session, Admin(), locker_id)
+    except CloudError as exc:
+        return HTMLResponse(exc.detail, status_code=exc.status_code)
+    return render(
+        request,
+        "locker_part.html",
+        locker=locker,
+        alerts=_open_alerts(runtime, session, locker_id),
+        csrf=csrf_token(request, runtime),
+    )
+
+
+def _open_alerts(runtime, session, locker_id: str) -> list:
+    return [
+        a for a in runtime.alerts.list(session, locker=locker_id, state=None, kind=None, limit=200) if a.state in OPEN
+    ]
 
 
 @router.get("/dashboard/audit", response_class=HTMLResponse)

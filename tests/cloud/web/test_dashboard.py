@@ -46,6 +46,8 @@ def test_the_admin_sees_every_locker_with_its_free_compartments(client, locker, 
     assert part.status_code == 200 and "<table" in part.text and "<html" not in part.text
     detail = client.get(f"/dashboard/lockers/{locker}")
     assert detail.status_code == 200 and "gereserveerd" in detail.text
+    part = client.get(f"/dashboard/lockers/{locker}/part")
+    assert part.status_code == 200 and "gereserveerd" in part.text and "<html" not in part.text
 
 
 def test_a_vendor_logs_in_to_its_own_page_not_the_dashboard(client, locker, farmer):

@@ -13,6 +13,8 @@ from tests.support import wait_until
 
 def log_in(page, url: str, key: str) -> None:
     page.goto(url)
+    assert page.locator("h1").inner_text() == "Inloggen"
+    assert serious_violations(page) == []
     page.get_by_label("Sleutel").fill(key)
     page.get_by_role("button", name="Inloggen").click()
 
@@ -48,6 +50,7 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         page.wait_for_url("**/dashboard/lockers/kerk-dash**")
         assert page.locator("ul.grid li").count() == len(DEMO_LAYOUT["compartments"])
         assert page.locator("figure.chart svg").count() == 2  # 24 hours and 7 days
+        wait_until(lambda: page.locator("[data-live]").get_attribute("data-refreshed"), 12, "the grid's live refresh")
         assert "koel: grens 7 °C" in page.locator("figure.chart").first.inner_html()  # the limit drawn in
         assert serious_violations(page) == []
         screenshot(page, "dashboard-locker-nl")

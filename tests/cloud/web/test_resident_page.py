@@ -11,7 +11,9 @@ from sqlalchemy import update
 from cloud.db import utcnow
 from cloud.models import Order
 from cloud.web.i18n import TEXTS, grouped_pin, local_time, pick_language
+from lockers.protocol.messages import EventKind, Method
 from tests.cloud.conftest import ADMIN, cloud_settings, create_order, key
+from tests.cloud.test_edge_flow import wait_status
 
 
 @pytest.fixture
@@ -79,3 +81,18 @@ def test_times_and_pins_read_as_people_say_them():
     assert local_time(moment, "nl") == "vrijdag 27 november, 14:05"  # CET is UTC+1 in November
     assert local_time(moment.replace(month=7, day=3), "en") == "Friday 3 July, 15:05"  # CEST: UTC+2
     assert grouped_pin("482913") == "482 913"
+
+
+def test_after_pickup_the_page_shows_the_cold_chain_record(client, locker, farmer, edge):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    compartment = order["compartments"][0]
+    edge.event(EventKind.LOADED, compartment=compartment, order=order["id"], vendor=farmer["id"])
+    wait_status(client, order["id"], key(farmer), "ready")
+    code = client.get(f"/api/v1/orders/{order['id']}/pickup", headers=key(farmer)).json()
+    edge.event(EventKind.COLLECTED, compartment=compartment, order=order["id"], code_id=None, method=Method.PIN)
+    wait_status(client, order["id"], key(farmer), "collected")
+    page = client.get(page_url(client, order["id"]))
+    assert page.status_code == 200
+    assert TEXTS["nl"]["collected_lead"] in page.text and "<table" in page.text
+    assert f"{compartment} (koel)" in page.text
+    assert code["pin"] not in page.text  # the code is gone once used
