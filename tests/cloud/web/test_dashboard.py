@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cloud.web.session import WebSessions
+from lockers.protocol.messages import EventKind, Method
 from tests.cloud.conftest import ADMIN_KEY, cloud_settings, create_order, key
+from tests.cloud.test_edge_flow import wait_status
 
 
 @pytest.fixture
@@ -124,3 +126,15 @@ def test_remote_unlock_asks_for_confirmation_then_sends_and_audits(client, locke
     assert trail.status_code == 200 and "admin (dashboard, Anna)" in trail.text and "buitengesloten" in trail.text
     missing = form(client, f"/dashboard/lockers/{locker}/unlock", f"csrf={csrf}&reason=&confirm=yes")
     assert "missing=1" in missing.headers["location"]
+
+
+def test_the_vendor_sees_the_cold_chain_record_of_a_collected_order(client, locker, farmer, edge):
+    order = create_order(client, key(farmer), locker, ("frozen", "S"))
+    compartment = order["compartments"][0]
+    edge.event(EventKind.LOADED, compartment=compartment, order=order["id"], vendor=farmer["id"])
+    wait_status(client, order["id"], key(farmer), "ready")
+    edge.event(EventKind.COLLECTED, compartment=compartment, order=order["id"], code_id=None, method=Method.PIN)
+    wait_status(client, order["id"], key(farmer), "collected")
+    login(client, farmer["api_key"])
+    page = client.get("/vendor")
+    assert 'class="record-details"' in page.text and f"{compartment} (vries)" in page.text
