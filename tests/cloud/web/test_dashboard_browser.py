@@ -52,6 +52,7 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         assert page.locator("figure.chart svg").count() == 2  # 24 hours and 7 days
         wait_until(lambda: page.locator("[data-live]").get_attribute("data-refreshed"), 12, "the grid's live refresh")
         assert "koel: grens 7 °C" in page.locator("figure.chart").first.inner_html()  # the limit drawn in
+        assert "Te warm (ernstig, koel)" in page.locator("ul.alerts").inner_text()  # the cloud's detail stays English
         assert serious_violations(page) == []
         screenshot(page, "dashboard-locker-nl")
         page.get_by_role("button", name="Gezien").click()
