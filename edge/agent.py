@@ -255,7 +255,9 @@ class Agent:
         verdict = self._scanner.check(text, self._desired, now)
         if isinstance(verdict, Decision):
             self._release(verdict.sessions, now)
-            return ScanResult(ok=True, opened=list(verdict.compartments), reason=None, message=verdict.message)
+            return ScanResult(
+                ok=True, opened=list(verdict.compartments), reason=None, message=verdict.message, method=verdict.method
+            )
         self.stats["rejections"] += 1
         self._emit(
             EventKind.CODE_REJECTED, reason=verdict.reason, method=verdict.method, detail=verdict.detail[:300] or None

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from edge.control import AgentControls
 from edge.kiosk_texts import REFUSALS, TEXTS
 from lockers.errors import DorpskluisError
-from lockers.protocol.messages import RejectReason
+from lockers.protocol.messages import Method, RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,11 @@ _TEMPLATES = Environment(
 )
 
 
-def answer_for(ok: bool, opened: list[str], reason: str | None, language: str) -> str:
-    """The sentence for the person at the locker (pure)."""
+def answer_for(ok: bool, opened: list[str], reason: str | None, language: str, method: str | None = None) -> str:
+    """The sentence for the person at the locker (pure): a vendor is loading, anyone else collecting."""
     if ok:
-        return TEXTS[language]["opened"].format(compartments=", ".join(opened))
+        key = "opened_vendor" if method == Method.VENDOR else "opened"
+        return TEXTS[language][key].format(compartments=", ".join(opened))
     try:
         return REFUSALS[language][RejectReason(reason)]
     except ValueError:
@@ -82,7 +83,8 @@ class KioskServer:
         except DorpskluisError:
             return TEXTS[language]["busy"], False
         reason = str(result.reason) if result.reason else None
-        return answer_for(result.ok, list(result.opened), reason, language), result.ok
+        method = getattr(result, "method", None)
+        return answer_for(result.ok, list(result.opened), reason, language, method), result.ok
 
     def _handler_class(self):
         kiosk = self

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from lockers.errors import DorpskluisError
-from lockers.protocol.messages import RejectReason
+from lockers.protocol.messages import Method, RejectReason
 
 
 class AgentError(DorpskluisError):
@@ -21,6 +21,7 @@ class ScanResult:
     opened: list[str]
     reason: RejectReason | None
     message: str
+    method: Method | None = None  # how it was opened: a vendor loads, a resident collects
 
 
 # --- work items (the worker's only inputs; sensor rounds and inbound MQTT messages come as they are) ------

@@ -5,7 +5,8 @@ uplink cut; Dutch first, English a tap away; nothing serious or critical for axe
 from __future__ import annotations
 
 from tests.browser import serious_violations
-from tests.e2e.test_walking_skeleton import create_order, load_order
+from tests.e2e.test_walking_skeleton import create_order
+from tests.support import wait_until
 
 
 def type_code(page, code: str, button: str = "Openen") -> str:
@@ -16,7 +17,13 @@ def type_code(page, code: str, button: str = "Openen") -> str:
 
 def test_a_resident_opens_the_locker_at_its_screen_even_offline(stack, page, screenshot):
     order = create_order(stack, ("chilled", "S"), ("frozen", "S"))
-    ready = load_order(stack, order)
+    # The farmer's scanner types its vendor code into the screen: the doors of its drop-offs open.
+    page.goto(stack.kiosk_url)
+    loading = type_code(page, stack.vendor_code)
+    assert "Leg alles erin" in loading and all(c in loading for c in order["compartments"])
+    for compartment in order["compartments"]:
+        assert stack.cli("sim", "door", stack.locker, compartment, "close").returncode == 0
+    ready = wait_until(lambda: (o := stack.order(order["id"]))["status"] == "ready" and o, 30, "order ready")
     pin = stack.admin.http.get(f"/api/v1/orders/{ready['id']}/pickup").json()["pin"]
     assert stack.cli("sim", "uplink", stack.locker, "down").returncode == 0  # the village's internet is down
 

@@ -23,3 +23,8 @@ def test_an_opening_names_the_doors(language, expected):
 
 def test_an_unknown_reason_says_to_try_again():
     assert answer_for(False, [], "something new", "nl") == TEXTS["nl"]["busy"]
+
+
+def test_a_vendor_is_told_to_load_not_to_take():
+    assert "Leg alles erin" in answer_for(True, ["A1"], None, "nl", "vendor")
+    assert "Neem alles mee" in answer_for(True, ["A1"], None, "nl", "pin")
