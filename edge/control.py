@@ -45,6 +45,7 @@ class ScanAnswer(Protocol):
     opened: list[str]
     reason: object
     message: str
+    method: object  # how it opened (lockers.protocol.messages.Method), None when refused
 
 
 class AgentControls(Protocol):

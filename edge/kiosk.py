@@ -83,8 +83,7 @@ class KioskServer:
         except DorpskluisError:
             return TEXTS[language]["busy"], False
         reason = str(result.reason) if result.reason else None
-        method = getattr(result, "method", None)
-        return answer_for(result.ok, list(result.opened), reason, language, method), result.ok
+        return answer_for(result.ok, list(result.opened), reason, language, result.method), result.ok
 
     def _handler_class(self):
         kiosk = self

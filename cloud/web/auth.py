@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -12,7 +11,7 @@ from cloud.api.deps import ClientDep, RuntimeDep
 from cloud.errors import TooManyRequests, Unauthorized
 from cloud.models import Vendor
 from cloud.services.access import Admin, Caller, VendorCaller, resolve_caller
-from cloud.web.render import language_of, render
+from cloud.web.render import language_of, read_form, render
 from cloud.web.session import COOKIE, MAX_AGE_S
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +37,7 @@ def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # no
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, runtime: RuntimeDep, client: ClientDep) -> HTMLResponse:
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    fields = await read_form(request)
     key = (fields.get("key") or [""])[0].strip()
     target = _safe_next((fields.get("next") or [""])[0])
     try:

@@ -4,7 +4,6 @@ temperature charts and open alerts, with acknowledging."""
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -20,7 +19,7 @@ from cloud.services.access import Admin
 from cloud.web.auth import WebAdmin, check_csrf, csrf_token
 from cloud.web.charts import temperature_chart
 from cloud.web.i18n import TEXTS
-from cloud.web.render import language_of, render
+from cloud.web.render import language_of, read_form, render
 from lockers.layout import Zone
 
 router = APIRouter(include_in_schema=False)
@@ -141,14 +140,10 @@ def audit_page(
     return render(request, "audit.html", entries=entries, csrf=csrf_token(request, runtime), admin_nav=True)
 
 
-async def _form(request: Request) -> dict[str, list[str]]:
-    return parse_qs((await request.body()).decode("utf-8", "replace"))
-
-
 @router.post("/dashboard/lockers/{locker_id}/unlock", response_class=HTMLResponse)
 async def unlock(locker_id: str, request: Request, admin: WebAdmin, runtime: RuntimeDep) -> HTMLResponse:
     """Two steps: the form posts here and gets a confirmation page; only its `confirm` posts the command."""
-    fields = await _form(request)
+    fields = await read_form(request)
     if not check_csrf(request, runtime, (fields.get("csrf") or [""])[0]):
         return RedirectResponse("/dashboard", status_code=303)
     t = TEXTS[language_of(request)]
@@ -174,7 +169,7 @@ async def unlock(locker_id: str, request: Request, admin: WebAdmin, runtime: Run
 
 @router.post("/dashboard/alerts/{alert_id}/ack")
 async def acknowledge(alert_id: int, request: Request, admin: WebAdmin, runtime: RuntimeDep) -> RedirectResponse:
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    fields = await read_form(request)
     if not check_csrf(request, runtime, (fields.get("csrf") or [""])[0]):
         return RedirectResponse("/dashboard", status_code=303)
     locker = (fields.get("locker") or [""])[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -30,3 +30,8 @@ def render(request: Request, name: str, status: int = 200, headers=None, **conte
         "when": lambda moment: local_time(moment, language) if moment else "—",
     }
     return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """The posted form's fields (we parse it ourselves: no multipart library is installed for two small forms)."""
+    return parse_qs((await request.body()).decode("utf-8", "replace"))
