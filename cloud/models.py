@@ -37,6 +37,10 @@ class Locker(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     village: Mapped[str | None] = mapped_column(String(100))
+    # Where residents find it: a street address with a hint ("beside the church door") and a map point.
+    address: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     layout: Mapped[dict] = mapped_column(JSON)
     pin_salt: Mapped[str] = mapped_column(String(32))
     desired_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, Size, Zone
 from provisioning.acl import RESERVED_USERNAMES
@@ -167,6 +167,8 @@ class DropoffOut(BaseModel):
     order: str
     locker: str
     compartments: list[str]
+    dropoff_until: datetime = Field(description="the vendor's code opens these compartments until then")
+    loaded_at: datetime | None = Field(None, description="when the last of them was loaded; null while pending")
 
 
 class VendorOut(BaseModel):
@@ -199,13 +201,42 @@ def _not_reserved(locker_id: str) -> str:
     return locker_id
 
 
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Printable]
+
+
+class GeoPoint(_Request):
+    """A point on the map (WGS 84), where residents find the locker."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class LockerCreate(_Request):
     id: Annotated[str, StringConstraints(pattern=LOCKER_ID_PATTERN), AfterValidator(_not_reserved)] = Field(
         description="also the locker's MQTT username: lower case letters, digits and dashes"
     )
     name: Name
     village: Name | None = None
+    address: Address | None = Field(
+        None, description="street and a hint for residents, e.g. 'Markt 1, by the church door'"
+    )
+    location: GeoPoint | None = Field(None, description="the locker on the map; the resident page links to it")
     layout: LockerLayout
+
+
+class LockerUpdate(_Request):
+    """What the foundation may change of a registered locker; absent fields stay, null clears."""
+
+    name: Name | None = None
+    village: Name | None = None
+    address: Address | None = None
+    location: GeoPoint | None = None
+
+    @model_validator(mode="after")
+    def _name_stays(self) -> LockerUpdate:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("a locker keeps a name: send a new one or leave the field out")
+        return self
 
 
 class ZoneOut(BaseModel):
@@ -243,6 +274,8 @@ class LockerOut(BaseModel):
     id: str
     name: str
     village: str | None
+    address: str | None = None
+    location: GeoPoint | None = None
     online: bool = Field(description="its last state message says online and it was heard within the heartbeat timeout")
     last_seen: datetime | None = Field(description="when the cloud last received a live message from it")
     heartbeat_age_s: float | None = Field(description="seconds since last_seen (our wall clock)")

@@ -194,6 +194,12 @@ def provision_locker(
     cloud: CloudUrl = "http://127.0.0.1:8000",
     name: Annotated[str | None, typer.Option(help="Display name (default: the id).")] = None,
     village: Annotated[str | None, typer.Option(help="The village it stands in.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Where residents find it, e.g. 'Markt 1, by the church door'.")
+    ] = None,
+    location: Annotated[
+        str | None, typer.Option(help="Its point on the map as LAT,LON, e.g. 52.5230,6.0790.", show_default=False)
+    ] = None,
     simulated: Annotated[
         bool, typer.Option(help="Bundle for a simulated locker (mock pins, sensor files in w1/).")
     ] = False,
@@ -205,6 +211,7 @@ def provision_locker(
     from lockers.layout import load_layout
     from provisioning.client import ENROLLMENT_QR, provision_locker
 
+    point = _lat_lon(location) if location else None
     try:
         parsed = load_layout(layout)
         with console.status(f"Registering {locker} at {cloud}…"):
@@ -216,6 +223,8 @@ def provision_locker(
                 out=out,
                 name=name,
                 village=village,
+                address=address,
+                location=point,
                 simulated=simulated,
                 force=force,
             )
@@ -229,6 +238,17 @@ def provision_locker(
     console.print(f"  broker           {bundle.broker}  ({tls})")
     console.print(f"  enrollment QR    {bundle.folder / ENROLLMENT_QR}  (one use, until {bundle.expires_at})")
     console.print(f"  on the locker:   dorpskluis edge enroll {bundle.folder}")
+
+
+def _lat_lon(text: str) -> tuple[float, float]:
+    """'52.5230,6.0790' -> (52.523, 6.079), or a usage error naming the expected form."""
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not LAT,LON (e.g. 52.5230,6.0790)", param_hint="--location") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise typer.BadParameter(f"{text!r} is off the map (latitude ±90, longitude ±180)", param_hint="--location")
+    return lat, lon
 
 
 @provision_app.command("broker-certs")

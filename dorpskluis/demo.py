@@ -220,8 +220,9 @@ def _onboard_locker(
     which cannot check accounts, register it and write its config directly. Returns its edge.toml, which also
     turns on its touchscreen page at `kiosk_port`."""
     name, village = "Dorpskluis Kerkplein (demo)", "Zwartsluis"
+    address, location = "Kerkplein 1, naast de kerkdeur", (52.6376, 6.0712)
     if not broker.access_controlled:
-        admin.register_locker(LOCKER, name, village, demo_layout())
+        admin.register_locker(LOCKER, name, village, demo_layout(), address=address, location=location)
         return write_edge_config(
             folder, locker=LOCKER, broker=broker, keys=admin.public_keys(), layout=demo_layout(), kiosk_port=kiosk_port
         )
@@ -233,6 +234,8 @@ def _onboard_locker(
         out=folder,
         name=name,
         village=village,
+        address=address,
+        location=location,
         simulated=True,
     )
     edge_toml = enroll_bundle(folder).edge_toml

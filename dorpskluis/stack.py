@@ -105,8 +105,20 @@ class CloudAdmin:
             )
         return response.json()
 
-    def register_locker(self, locker: str, name: str, village: str, layout: LockerLayout) -> dict:
+    def register_locker(
+        self,
+        locker: str,
+        name: str,
+        village: str,
+        layout: LockerLayout,
+        address: str | None = None,
+        location: tuple[float, float] | None = None,
+    ) -> dict:
         body = {"id": locker, "name": name, "village": village, "layout": layout.model_dump(mode="json")}
+        if address:
+            body["address"] = address
+        if location:
+            body["location"] = {"lat": location[0], "lon": location[1]}
         return self._ok(self.http.post("/api/v1/lockers", json=body))
 
     def create_vendor(self, vendor: str, name: str, kind: str, api_key: str | None = None) -> dict:

@@ -102,6 +102,8 @@ def provision_locker(
     out: Path,
     name: str | None = None,
     village: str | None = None,
+    address: str | None = None,
+    location: tuple[float, float] | None = None,
     simulated: bool = False,
     force: bool = False,
 ) -> Bundle:
@@ -112,6 +114,10 @@ def provision_locker(
         raise ProvisioningError(f"{out / EDGE_TOML} exists already; pass --force to replace the bundle")
     with _client(cloud, admin_key) as client:
         body = {"id": locker, "name": name or locker, "village": village, "layout": layout.model_dump(mode="json")}
+        if address:
+            body["address"] = address
+        if location:
+            body["location"] = {"lat": location[0], "lon": location[1]}
         response = _post(client, "/api/v1/lockers", "registering the locker", json=body)
         registered = response.status_code != 409
         if registered:
@@ -141,7 +147,8 @@ def provision_locker(
     write_private(out / ENROLLMENT_FILE, json.dumps(token | {"expires_at": enrollment["expires_at"]}, indent=2))
     qr_text = enrollment_qr_text(token["cloud"], locker, token["token"])
     _write_qr(out / ENROLLMENT_QR, qr_text)
-    write_private(out / ENROLLMENT_SHEET, _sheet(locker, name or locker, village, enrollment["expires_at"], qr_text))
+    where = ", ".join(filter(None, (name or locker, village, address)))
+    write_private(out / ENROLLMENT_SHEET, _sheet(locker, where, enrollment["expires_at"], qr_text))
     return Bundle(
         folder=out,
         locker=locker,
@@ -167,19 +174,18 @@ def _write_qr(path: Path, text: str) -> None:
     qrcode.make(text, error_correction=qrcode.constants.ERROR_CORRECT_M).save(path)
 
 
-def _sheet(locker: str, name: str, village: str | None, expires_at: str, qr_text: str) -> str:
+def _sheet(locker: str, where: str, expires_at: str, qr_text: str) -> str:
     """One printable A4 page: which locker, until when, the QR, and what to do with it."""
     import qrcode  # noqa: PLC0415
     import qrcode.image.svg  # noqa: PLC0415
 
     svg = qrcode.make(qr_text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12).to_string(encoding="unicode")
-    where = f"{html.escape(name)}{', ' + html.escape(village) if village else ''}"
     return f"""<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><title>Aanmelden kluis {html.escape(locker)}</title>
 <style>body{{font-family:sans-serif;margin:2cm;font-size:14pt}} h1{{font-size:24pt}} svg{{width:9cm;height:9cm}}</style>
 </head><body>
 <h1>Kluis {html.escape(locker)} aanmelden / enroll locker</h1>
-<p>{where}</p>
+<p>{html.escape(where)}</p>
 <p>Eenmalig te gebruiken tot / one use until <strong>{html.escape(expires_at[:16].replace("T", " "))} UTC</strong>.</p>
 {svg}
 <ol>

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cloud.api.deps import AdminDep, CallerDep, RuntimeDep, SessionDep
-from cloud.schemas import EventsOut, LockerCreate, LockerOut, error_responses
+from cloud.schemas import EventsOut, LockerCreate, LockerOut, LockerUpdate, error_responses
 from cloud.schemas_edge import EventGapsOut
 from lockers.protocol.messages import EventKind
 
@@ -19,6 +19,15 @@ router = APIRouter(prefix="/api/v1/lockers", tags=["lockers"])
 )
 def register_locker(body: LockerCreate, _admin: AdminDep, runtime: RuntimeDep) -> LockerOut:
     return runtime.lockers.register(body)
+
+
+@router.patch(
+    "/{locker_id}",
+    summary="Change a locker's name or where residents find it (admin, audited)",
+    responses=error_responses(401, 403, 404),
+)
+def update_locker(locker_id: str, body: LockerUpdate, admin: AdminDep, runtime: RuntimeDep) -> LockerOut:
+    return runtime.lockers.update(admin.describe(), locker_id, body)
 
 
 @router.get("", summary="All lockers with their status", responses=error_responses(401))

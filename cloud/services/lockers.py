@@ -16,9 +16,9 @@ from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
 from cloud.models import Compartment, EdgeEvent, LatestReading, Locker, Order, OrderPart
 from cloud.models_edge import EventStream
 from cloud.presence import PresenceRule
-from cloud.schemas import CompartmentOut, EventsOut, LockerCreate, LockerOut, ZoneOut
+from cloud.schemas import CompartmentOut, EventsOut, GeoPoint, LockerCreate, LockerOut, LockerUpdate, ZoneOut
 from cloud.schemas_edge import EventGapsOut
-from cloud.services import streams, views
+from cloud.services import audit, streams, views
 from cloud.services.access import Admin, Caller, vendor_scope
 from cloud.services.desired import DesiredStates
 from lockers.codes import new_pin_salt
@@ -46,6 +46,9 @@ class Lockers:
                 id=request.id,
                 name=request.name,
                 village=request.village,
+                address=request.address,
+                latitude=request.location.lat if request.location else None,
+                longitude=request.location.lon if request.location else None,
                 layout=request.layout.model_dump(mode="json"),
                 pin_salt=pin_salt,
                 desired_version=desired.version,
@@ -57,6 +60,22 @@ class Lockers:
             ]
             session.add(locker)
         return self._out(Admin(), locker, _zone_temperatures(locker, []), {}, None, utcnow())
+
+    def update(self, actor: str, locker_id: str, change: LockerUpdate) -> LockerOut:
+        """Change the locker's name or where residents find it; audited with the old and new values."""
+        with self._db.write() as session:
+            locker = find_locker(session, locker_id)
+            old, new = _place(locker), {}
+            for field in change.model_fields_set:
+                if field == "location":
+                    point = change.location
+                    locker.latitude, locker.longitude = (point.lat, point.lon) if point else (None, None)
+                else:
+                    setattr(locker, field, getattr(change, field))
+            new = _place(locker)
+            if new != old:
+                audit.record(session, actor, "locker.updated", f"locker:{locker.id}", old, new)
+            return self.status(session, Admin(), locker.id)
 
     def list(self, session: Session, caller: Caller) -> list[LockerOut]:
         """Every locker's status in a handful of queries, however many lockers (10,000 on one node): each per-locker
@@ -120,6 +139,8 @@ class Lockers:
             id=locker.id,
             name=locker.name,
             village=locker.village,
+            address=locker.address,
+            location=location_of(locker),
             online=seen.online,
             last_seen=locker.last_seen,
             heartbeat_age_s=seen.heartbeat_age_s,
@@ -145,6 +166,22 @@ class Lockers:
         """The locker's event numbering with each missing range in detail."""
         locker = find_locker(session, locker_id)
         return streams.gaps_view(session, locker.id, utcnow(), self._gap_alert_after)
+
+
+def location_of(locker: Locker) -> GeoPoint | None:
+    """The locker's map point, if the foundation entered one."""
+    if locker.latitude is None or locker.longitude is None:
+        return None
+    return GeoPoint(lat=locker.latitude, lon=locker.longitude)
+
+
+def _place(locker: Locker) -> dict:
+    return {
+        "name": locker.name,
+        "village": locker.village,
+        "address": locker.address,
+        "location": [locker.latitude, locker.longitude] if locker.latitude is not None else None,
+    }
 
 
 def find_locker(session: Session, locker_id: str) -> Locker:

@@ -14,9 +14,10 @@ from cloud.errors import Conflict, Forbidden, Gone
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
 from cloud.models import Locker, Order
-from cloud.schemas import ColdChainPartOut, OrderColdChainOut, PickupOut
+from cloud.schemas import ColdChainPartOut, GeoPoint, OrderColdChainOut, PickupOut
 from cloud.services import history, views
 from cloud.services.access import Caller, may_see_order
+from cloud.services.lockers import location_of
 from cloud.services.orders import find_order
 from cloud.settings import Settings
 from cloud.tokens import ResidentLinks, same_secret
@@ -39,6 +40,8 @@ class ResidentView:
     blocked: bool
     locker_name: str
     village: str | None
+    address: str | None
+    location: GeoPoint | None
     compartments: tuple[ResidentCompartment, ...]
     pin: str | None
     qr_svg: str | None
@@ -141,6 +144,8 @@ class Pickups:
             blocked=order.pickup_blocked,
             locker_name=locker.name if locker else order.locker_id,
             village=locker.village if locker else None,
+            address=locker.address if locker else None,
+            location=location_of(locker) if locker else None,
             compartments=tuple(
                 ResidentCompartment(part.compartment_id, part.zone)
                 for part in sorted(order.parts, key=lambda p: p.compartment_id or "")

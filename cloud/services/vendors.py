@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,11 +14,12 @@ from cloud.db import Database, utcnow
 from cloud.errors import Conflict, InvalidRequest, NotFound
 from cloud.keys import KeyRing
 from cloud.lifecycle import OrderStatus
-from cloud.models import Order, OrderPart, Vendor
+from cloud.models import Locker, Order, OrderPart, Vendor
 from cloud.models_access import Integration
-from cloud.schemas import DropoffOut, VendorCreate, VendorCreated, VendorOut, VendorSummary
+from cloud.schemas import DropoffOut, GeoPoint, VendorCreate, VendorCreated, VendorOut, VendorSummary
 from cloud.services import views
 from cloud.services.access import VendorCaller
+from cloud.services.lockers import location_of
 from cloud.services.pickup import CLOCK_SKEW
 from cloud.tokens import new_api_key, sha256_hex
 from lockers.codes import issue_token, peek_claims, vendor_claims
@@ -127,20 +129,72 @@ class Vendors:
         )
 
 
-def pending_dropoffs(session: Session, vendor_id: str) -> list[DropoffOut]:
-    """Compartments this vendor still has to load, per order."""
-    rows = session.execute(
-        select(Order.id, Order.locker_id, OrderPart.compartment_id)
-        .join(OrderPart, OrderPart.order_id == Order.id)
-        .where(
-            Order.status == OrderStatus.ASSIGNED,
-            OrderPart.vendor_id == vendor_id,
-            OrderPart.loaded_at.is_(None),
-            OrderPart.compartment_id.is_not(None),
+@dataclass(frozen=True, slots=True)
+class LockerDay:
+    """One locker on a vendor's day: where it is, what to bring (every drop-off whose window is open: windows
+    open when the order is placed), and what was brought that day."""
+
+    locker: str
+    name: str
+    village: str | None
+    address: str | None
+    location: GeoPoint | None
+    bring: tuple[DropoffOut, ...]
+    delivered: tuple[DropoffOut, ...]
+
+
+def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: datetime) -> list[LockerDay]:
+    """The vendor's drop-offs per locker for the day [day_start, day_end): what is still to bring (soonest deadline
+    first, overdue included) and what was loaded during the day; lockers with something to bring first."""
+    pending = pending_dropoffs(session, vendor_id)
+    delivered = delivered_between(session, vendor_id, day_start, day_end)
+    ids = sorted({d.locker for d in pending} | {d.locker for d in delivered})
+    lockers = {locker.id: locker for locker in session.scalars(select(Locker).where(Locker.id.in_(ids)))}
+    plan = []
+    for locker_id in ids:
+        locker = lockers.get(locker_id)
+        plan.append(
+            LockerDay(
+                locker=locker_id,
+                name=locker.name if locker else locker_id,
+                village=locker.village if locker else None,
+                address=locker.address if locker else None,
+                location=location_of(locker) if locker else None,
+                bring=tuple(d for d in pending if d.locker == locker_id),
+                delivered=tuple(d for d in delivered if d.locker == locker_id),
+            )
         )
-        .order_by(Order.created_at, Order.id, OrderPart.compartment_id)
+    return sorted(plan, key=lambda day: (not day.bring, day.name))
+
+
+def pending_dropoffs(session: Session, vendor_id: str) -> list[DropoffOut]:
+    """Compartments this vendor still has to load, per order, soonest drop-off deadline first."""
+    return _dropoffs(
+        session,
+        vendor_id,
+        Order.status == OrderStatus.ASSIGNED,
+        OrderPart.loaded_at.is_(None),
+    )
+
+
+def delivered_between(session: Session, vendor_id: str, start: datetime, end: datetime) -> list[DropoffOut]:
+    """Compartments this vendor loaded in [start, end), per order (whatever happened to the order since)."""
+    return _dropoffs(session, vendor_id, OrderPart.loaded_at >= start, OrderPart.loaded_at < end)
+
+
+def _dropoffs(session: Session, vendor_id: str, *conditions) -> list[DropoffOut]:
+    rows = session.execute(
+        select(Order.id, Order.locker_id, Order.dropoff_until, OrderPart.compartment_id, OrderPart.loaded_at)
+        .join(OrderPart, OrderPart.order_id == Order.id)
+        .where(OrderPart.vendor_id == vendor_id, OrderPart.compartment_id.is_not(None), *conditions)
+        .order_by(Order.dropoff_until, Order.created_at, Order.id, OrderPart.compartment_id)
     ).all()
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for order_id, locker_id, compartment in rows:
-        grouped.setdefault((order_id, locker_id), []).append(compartment)
-    return [DropoffOut(order=o, locker=lk, compartments=c) for (o, lk), c in grouped.items()]
+    grouped: dict[str, DropoffOut] = {}
+    for order_id, locker_id, until, compartment, loaded_at in rows:
+        drop = grouped.setdefault(
+            order_id, DropoffOut(order=order_id, locker=locker_id, compartments=[], dropoff_until=until)
+        )
+        drop.compartments.append(compartment)
+        if loaded_at is not None and (drop.loaded_at is None or loaded_at > drop.loaded_at):
+            drop.loaded_at = loaded_at
+    return list(grouped.values())

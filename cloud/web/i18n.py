@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LANGUAGES = ("nl", "en")
@@ -27,6 +27,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "how_3": "Neem alles mee en duw de deuren weer dicht.",
         "how_help": "Lukt het niet? Bel de stichting: het nummer staat op de kluis.",
         "where": "Waar",
+        "map_link": "Bekijk de plek op de kaart",
         "order": "Bestelling",
         "print": "Afdrukken",
         "warm_warning": "Let op: tijdens het wachten is het in de kluis te warm geworden. Controleer uw producten.",
@@ -98,6 +99,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "alert_keypad_locked": "Toetsenbord op slot",
         "severity_warning": "waarschuwing",
         "severity_critical": "ernstig",
+        "alert_peak": "hoogste {celsius}",
+        "alert_sensor": "sensor {sensor}",
+        "alert_order": "bestelling {order}",
+        "alert_acked": "bevestigd door {who}",
+        "alert_escalated": "{level}× doorgestuurd",
+        "alert_technical": "Technische toelichting (Engels)",
         "audit_title": "Logboek",
         "audit_lead": "Wie wat veranderde, van nieuw naar oud. Niets hierin kan worden gewijzigd of gewist.",
         "col_when": "Wanneer",
@@ -122,8 +129,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "vendor_title": "{name}",
         "vendor_code": "Uw verkoperscode",
         "vendor_code_lead": "Scan deze code bij de kluis: alleen de vakken voor uw leveringen gaan open.",
-        "vendor_dropoffs": "Nog te leveren",
-        "vendor_none": "Niets te leveren.",
+        "vendor_code_valid": "Geldig tot {date}.",
+        "vendor_today": "Vandaag, {date}",
+        "vendor_none": "Vandaag niets te brengen.",
+        "vendor_bring": "Te brengen",
+        "vendor_brought": "Gebracht",
+        "vendor_until": "uiterlijk {when}",
+        "vendor_overdue": "te laat",
+        "vendor_brought_at": "om {time}",
+        "vendor_compartments": "vak {ids}",
+        "order_created": "aangemaakt",
+        "order_assigned": "wacht op levering",
+        "order_loaded": "geleverd",
+        "order_ready": "klaar om op te halen",
+        "order_collected": "opgehaald",
+        "order_expired": "niet opgehaald",
+        "order_returned": "teruggenomen",
+        "order_cancelled": "geannuleerd",
         "vendor_orders": "Uw bestellingen",
         "col_order": "Bestelling",
         "col_status": "Stand",
@@ -149,6 +171,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "how_3": "Take everything and push the doors shut.",
         "how_help": "Not working? Call the foundation: the number is on the locker.",
         "where": "Where",
+        "map_link": "See the place on the map",
         "order": "Order",
         "print": "Print",
         "warm_warning": "Note: it got too warm in the locker while your goods waited. Please check them.",
@@ -220,6 +243,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "alert_keypad_locked": "Keypad locked",
         "severity_warning": "warning",
         "severity_critical": "critical",
+        "alert_peak": "peak {celsius}",
+        "alert_sensor": "sensor {sensor}",
+        "alert_order": "order {order}",
+        "alert_acked": "acknowledged by {who}",
+        "alert_escalated": "escalated {level}×",
+        "alert_technical": "Technical detail",
         "audit_title": "Audit trail",
         "audit_lead": "Who changed what, newest first. Nothing here can be changed or deleted.",
         "col_when": "When",
@@ -244,8 +273,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "vendor_title": "{name}",
         "vendor_code": "Your vendor code",
         "vendor_code_lead": "Scan this code at the locker: only the compartments of your deliveries open.",
-        "vendor_dropoffs": "Still to deliver",
-        "vendor_none": "Nothing to deliver.",
+        "vendor_code_valid": "Valid until {date}.",
+        "vendor_today": "Today, {date}",
+        "vendor_none": "Nothing to bring today.",
+        "vendor_bring": "To bring",
+        "vendor_brought": "Brought",
+        "vendor_until": "by {when}",
+        "vendor_overdue": "late",
+        "vendor_brought_at": "at {time}",
+        "vendor_compartments": "compartment {ids}",
+        "order_created": "created",
+        "order_assigned": "waiting for delivery",
+        "order_loaded": "delivered",
+        "order_ready": "ready for pickup",
+        "order_collected": "collected",
+        "order_expired": "not collected",
+        "order_returned": "taken back",
+        "order_cancelled": "cancelled",
         "vendor_orders": "Your orders",
         "col_order": "Order",
         "col_status": "Status",
@@ -307,9 +351,39 @@ def pick_language(query: str | None, accept_language: str | None) -> str:
 
 def local_time(moment: datetime, language: str) -> str:
     """`vrijdag 27 november, 14:05` in the village's time zone, as people say it."""
+    return f"{local_date(moment, language)}, {local_clock(moment)}"
+
+
+def local_date(moment: datetime, language: str) -> str:
+    """`vrijdag 27 november` in the village's time zone."""
     local = moment.astimezone(LOCAL_TIME)
-    day = _DAYS[language][local.weekday()]
-    return f"{day} {local.day} {_MONTHS[language][local.month - 1]}, {local:%H:%M}"
+    return f"{_DAYS[language][local.weekday()]} {local.day} {_MONTHS[language][local.month - 1]}"
+
+
+def long_date(moment: datetime, language: str) -> str:
+    """`27 november 2027`: a date far away needs its year."""
+    local = moment.astimezone(LOCAL_TIME)
+    return f"{local.day} {_MONTHS[language][local.month - 1]} {local.year}"
+
+
+def local_clock(moment: datetime) -> str:
+    """`14:05` in the village's time zone."""
+    return f"{moment.astimezone(LOCAL_TIME):%H:%M}"
+
+
+def local_day(moment: datetime) -> tuple[datetime, datetime]:
+    """The village's calendar day around `moment`, from midnight to midnight (23 or 25 hours when the clocks
+    change), as aware datetimes."""
+    local = moment.astimezone(LOCAL_TIME)
+    start = datetime(local.year, local.month, local.day, tzinfo=LOCAL_TIME)
+    # Adding a day to a zoned datetime moves its wall clock: the next midnight, whatever the offset does.
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+def celsius(value: float, language: str) -> str:
+    """`4,5 °C` in Dutch, `4.5 °C` in English; a true minus sign, which screen readers say."""
+    text = f"{value:.1f}".replace("-", "−")
+    return f"{text.replace('.', ',') if language == 'nl' else text} °C"
 
 
 def grouped_pin(pin: str) -> str:

@@ -9,9 +9,20 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from cloud.web.i18n import LANGUAGES, TEXTS, local_time, pick_language
+from cloud.web.i18n import LANGUAGES, TEXTS, celsius, local_clock, local_date, local_time, long_date, pick_language
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+def map_url(point) -> str | None:
+    """A link to a locker's point on OpenStreetMap (the page itself loads nothing from elsewhere)."""
+    if point is None:
+        return None
+    lat, lon = f"{point.lat:.6f}", f"{point.lon:.6f}"
+    return f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+
+
+templates.env.globals["map_url"] = map_url
 
 
 def language_of(request: Request) -> str:
@@ -28,6 +39,10 @@ def render(request: Request, name: str, status: int = 200, headers=None, **conte
         "other_lang": other,
         "switch_url": f"?{urlencode(query)}",
         "when": lambda moment: local_time(moment, language) if moment else "—",
+        "date": lambda moment: local_date(moment, language),
+        "long_date": lambda moment: long_date(moment, language),
+        "clock": local_clock,
+        "celsius": lambda value: celsius(value, language),
     }
     return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
 

@@ -33,7 +33,13 @@ def test_loaded_then_collected(client, locker, farmer, edge):
     order = create_order(client, who, locker, ("chilled", "S"), ("frozen", "S"))
     oid = order["id"]
     assert client.get("/api/v1/vendors/me", headers=who).json()["dropoffs"] == [
-        {"order": oid, "locker": locker, "compartments": ["B1", "C1"]}
+        {
+            "order": oid,
+            "locker": locker,
+            "compartments": ["B1", "C1"],
+            "dropoff_until": order["dropoff_until"],
+            "loaded_at": None,
+        }
     ]
     version = edge.latest_desired(2).version
 

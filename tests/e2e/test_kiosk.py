@@ -44,3 +44,5 @@ def test_a_resident_opens_the_locker_at_its_screen_even_offline(stack, page, scr
     page.get_by_role("link", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert type_code(page, "12", button="Open") == "We do not know this code. Check the PIN or scan the QR code again."
+    assert serious_violations(page) == []
+    screenshot(page, "kiosk-en")

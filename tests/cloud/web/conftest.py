@@ -13,7 +13,7 @@ import uvicorn
 
 from cloud.app import create_app
 from dorpskluis.broker import free_port
-from tests.cloud.conftest import ADMIN, cloud_settings, forget_session
+from tests.cloud.conftest import ADMIN, DEMO_LAYOUT, cloud_settings, forget_session
 from tests.support import wait_until
 
 
@@ -24,6 +24,12 @@ class Live:
     url: str
     app: object
     http: httpx.Client
+
+    def register_locker(self, locker: str, name: str, address: str, **extra) -> None:
+        """A demo cabinet in Zwartsluis at `address`, by the church (its map point)."""
+        body = {"id": locker, "name": name, "village": "Zwartsluis", "address": address, "layout": DEMO_LAYOUT}
+        response = self.http.post("/api/v1/lockers", json=body | {"location": {"lat": 52.6376, "lon": 6.0712}} | extra)
+        assert response.status_code == 201, response.text
 
 
 @pytest.fixture

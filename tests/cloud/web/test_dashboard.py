@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from datetime import timedelta
 
+import pytest
+from bs4 import BeautifulSoup
+from sqlalchemy import update
+
+from cloud.db import utcnow
+from cloud.models import Order
+from cloud.web.i18n import TEXTS
 from cloud.web.session import WebSessions
 from lockers.protocol.messages import EventKind, Method
 from tests.cloud.conftest import ADMIN_KEY, cloud_settings, create_order, key
@@ -138,3 +146,43 @@ def test_the_vendor_sees_the_cold_chain_record_of_a_collected_order(client, lock
     login(client, farmer["api_key"])
     page = client.get("/vendor")
     assert 'class="record-details"' in page.text and f"{compartment} (vries)" in page.text
+
+
+def test_the_vendors_day_lists_what_to_bring_per_locker_and_what_was_brought(client, locker, farmer, edge):
+    place = {"address": "Kerkplein 1, naast de kerkdeur", "location": {"lat": 52.6376, "lon": 6.0712}}
+    client.patch(f"/api/v1/lockers/{locker}", headers={"X-API-Key": ADMIN_KEY}, json=place)
+    brought = create_order(client, key(farmer), locker, ("frozen", "S"))
+    pending = create_order(client, key(farmer), locker, ("chilled", "S"))
+    late = create_order(client, key(farmer), locker, ("ambient", "S"))
+    with client.app.state.runtime.db.write() as session:  # its drop-off window closed an hour ago
+        session.execute(update(Order).where(Order.id == late["id"]).values(dropoff_until=utcnow() - timedelta(hours=1)))
+    edge.event(EventKind.LOADED, compartment=brought["compartments"][0], order=brought["id"], vendor=farmer["id"])
+    wait_status(client, brought["id"], key(farmer), "ready")
+    login(client, farmer["api_key"])
+    page = BeautifulSoup(client.get("/vendor").text, "html.parser")
+
+    assert page.find(id="today-title").get_text().startswith("Vandaag, ")
+    (day,) = page.select("article.locker-day")
+    assert day.h3.get_text() == "Dorpshuis, Zwartsluis" and "Kerkplein 1, naast de kerkdeur" in day.get_text()
+    assert day.find("a", href=re.compile(r"^https://www\.openstreetmap\.org/\?mlat=52\.637600"))
+    bring, done = day.select("ul.drops")
+    assert [words(li).split(" · ")[:2] for li in bring.select("li")] == [
+        [f"vak {late['compartments'][0]}", f"bestelling {late['id']}"],  # soonest deadline first
+        [f"vak {pending['compartments'][0]}", f"bestelling {pending['id']}"],
+    ]
+    assert [li.select_one(".badge.bad") is not None for li in bring.select("li")] == [True, False]  # "te laat"
+    (done_item,) = done.select("li")
+    assert f"bestelling {brought['id']}" in done_item.get_text() and re.search(r"om \d\d:\d\d", done_item.get_text())
+    statuses = {row.th.get_text(): row.select("td")[1].get_text() for row in page.select("table.fleet tbody tr")}
+    assert statuses[brought["id"]] == "klaar om op te halen" and statuses[pending["id"]] == "wacht op levering"
+
+
+def words(element) -> str:
+    """An element's text as a reader sees it: whitespace collapsed."""
+    return " ".join(element.get_text(" ").split())
+
+
+def test_a_vendor_with_nothing_to_bring_is_told_so(client, farmer):
+    login(client, farmer["api_key"])
+    assert TEXTS["nl"]["vendor_none"] in client.get("/vendor").text
+    assert TEXTS["en"]["vendor_none"] in client.get("/vendor?lang=en").text

@@ -3,8 +3,10 @@ a locker's compartments, charts and alerts, acknowledging one; axe-core finds no
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+from lockers.protocol.messages import EventKind
 from tests.browser import serious_violations
 from tests.cloud.coldchain_support import SimulatedSite, newest_reading
 from tests.cloud.conftest import ADMIN_KEY, DEMO_LAYOUT, EdgeProbe
@@ -21,13 +23,7 @@ def log_in(page, url: str, key: str) -> None:
 
 def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, broker, desk, tmp_path, screenshot):
     page = desk
-    assert (
-        live.http.post(
-            "/api/v1/lockers",
-            json={"id": "kerk-dash", "name": "Dorpshuis De Kern", "village": "Zwartsluis", "layout": DEMO_LAYOUT},
-        ).status_code
-        == 201
-    )
+    live.register_locker("kerk-dash", "Dorpshuis De Kern", "Kerkstraat 4")
     with EdgeProbe(broker, "kerk-dash") as edge:
         site = SimulatedSite(edge, tmp_path / "w1", start=datetime.now(UTC) - timedelta(hours=6))
         site.online()
@@ -43,6 +39,10 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         assert "online" in row.inner_text() and row.locator(".badge.bad").inner_text() == "1"  # one open alert
         assert serious_violations(page) == []
         screenshot(page, "dashboard-fleet-nl")
+        page.goto(f"{live.url}/dashboard?lang=en")
+        assert page.locator("h1").inner_text() == "All lockers" and serious_violations(page) == []
+        screenshot(page, "dashboard-fleet-en")
+        page.goto(f"{live.url}/dashboard")
         # It refreshes itself without a reload.
         wait_until(lambda: page.locator("[data-live]").get_attribute("data-refreshed"), 12, "a live refresh")
 
@@ -52,9 +52,24 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         assert page.locator("figure.chart svg").count() == 2  # 24 hours and 7 days
         wait_until(lambda: page.locator("[data-live]").get_attribute("data-refreshed"), 12, "the grid's live refresh")
         assert "koel: grens 7 °C" in page.locator("figure.chart").first.inner_html()  # the limit drawn in
-        assert "Te warm (ernstig, koel)" in page.locator("ul.alerts").inner_text()  # the cloud's detail stays English
+        assert "Zwartsluis · Kerkstraat 4" in page.locator("main").inner_text()
+        assert page.get_by_role("link", name="Bekijk de plek op de kaart").count() == 1
+        alert_text = page.locator("ul.alerts").inner_text()
+        assert "Te warm (ernstig, koel)" in alert_text and "hoogste 9,0 °C" in alert_text
+        technical = page.locator("ul.alerts details")  # the cloud's own words, in English, folded away
+        assert not technical.locator("span[lang=en]").is_visible()
+        technical.locator("summary").click()
+        assert technical.locator("span[lang=en]").is_visible()
         assert serious_violations(page) == []
         screenshot(page, "dashboard-locker-nl")
+        page.get_by_role("link", name="English").click()
+        page.wait_for_url("**lang=en**")
+        assert "Too warm (critical, chilled)" in page.locator("ul.alerts").inner_text()
+        assert "peak 9.0 °C" in page.locator("ul.alerts").inner_text()
+        assert serious_violations(page) == []
+        screenshot(page, "dashboard-locker-en")
+        page.get_by_role("link", name="Nederlands").click()
+        page.wait_for_url("**lang=nl**")
         page.get_by_role("button", name="Gezien").click()
         assert "is afgevinkt" in page.locator("[role=status]").inner_text()
         assert page.get_by_role("button", name="Gezien").count() == 0
@@ -80,21 +95,42 @@ def test_the_foundation_watches_its_lockers_and_acknowledges_an_alert(live, brok
         screenshot(page, "dashboard-audit-nl")
 
 
-def test_a_vendor_sees_its_code_and_deliveries(live, page, screenshot):
-    live.http.post("/api/v1/lockers", json={"id": "kerk-vnd", "name": "Kerkplein", "layout": DEMO_LAYOUT})
+def test_a_vendor_sees_its_code_and_its_day(live, broker, page, screenshot):
+    live.register_locker("kerk-vnd", "Kerkplein", "Kerkplein 1, naast de kerkdeur")
     vendor = live.http.post("/api/v1/vendors", json={"id": "bakker-de-vries", "name": "Bakkerij De Vries"}).json()
-    order = live.http.post(
-        "/api/v1/orders",
-        json={
-            "locker": "kerk-vnd",
-            "resident": {"name": "Anna"},
-            "parts": [{"zone": "ambient", "size": "M", "vendor": vendor["id"]}],
-        },
-    ).json()
+
+    def order(zone: str) -> dict:
+        part = {"zone": zone, "size": "S", "vendor": vendor["id"]}
+        return live.http.post(
+            "/api/v1/orders", json={"locker": "kerk-vnd", "resident": {"name": "Anna"}, "parts": [part]}
+        ).json()
+
+    brought, pending = order("ambient"), order("chilled")
+    with EdgeProbe(broker, "kerk-vnd") as edge:
+        edge.event(EventKind.LOADED, compartment=brought["compartments"][0], order=brought["id"], vendor=vendor["id"])
+        wait_until(lambda: live.http.get(f"/api/v1/orders/{brought['id']}").json()["status"] == "ready", 10, "ready")
+
     log_in(page, f"{live.url}/login", vendor["api_key"])
     page.wait_for_url(f"{live.url}/vendor")
     assert page.locator("h1").inner_text() == "Bakkerij De Vries"
     assert page.locator("figure.qr svg").count() == 1
-    assert f"kerk-vnd: {order['compartments'][0]}" in page.locator("main").inner_text()
+    day = page.locator("article.locker-day")
+    assert day.locator("h3").inner_text() == "Kerkplein, Zwartsluis"
+    assert "Kerkplein 1, naast de kerkdeur" in day.inner_text()
+    to_bring, done = day.locator("ul.drops").all()
+    expected = f"vak {pending['compartments'][0]} · bestelling {pending['id']} · uiterlijk"
+    assert to_bring.inner_text().startswith(expected)
+    assert done.inner_text().startswith(f"✓ vak {brought['compartments'][0]} · bestelling {brought['id']} · om ")
+    orders = page.locator("table.fleet").inner_text()
+    assert "klaar om op te halen" in orders and "wacht op levering" in orders
+    assert re.search(r"Geldig tot \d+ \w+ \d{4}\.", page.locator("main").inner_text())  # the code's year
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # fits the phone
     assert serious_violations(page) == []
     screenshot(page, "vendor-nl")
+
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**lang=en**")
+    assert page.locator("#today-title").inner_text().startswith("Today, ")
+    assert "ready for pickup" in page.locator("table.fleet").inner_text()
+    assert serious_violations(page) == []
+    screenshot(page, "vendor-en")

@@ -8,19 +8,13 @@ from urllib.parse import urlsplit
 
 from lockers.protocol.messages import EventKind
 from tests.browser import serious_violations
-from tests.cloud.conftest import DEMO_LAYOUT, EdgeProbe
+from tests.cloud.conftest import EdgeProbe
 from tests.support import wait_until
 
 
 def ready_order(live, broker) -> tuple[dict, dict]:
     """A two-zone order for Mevrouw De Vries, loaded by the farmer through the locker's events."""
-    assert (
-        live.http.post(
-            "/api/v1/lockers",
-            json={"id": "kerk-web", "name": "Dorpshuis De Kern", "village": "Zwartsluis", "layout": DEMO_LAYOUT},
-        ).status_code
-        == 201
-    )
+    live.register_locker("kerk-web", "Dorpshuis De Kern", "Kerkstraat 4, naast de bibliotheek")
     live.http.post("/api/v1/vendors", json={"id": "boer-jansen", "name": "Boer Jansen", "kind": "farmer"})
     order = live.http.post(
         "/api/v1/orders",
@@ -54,7 +48,9 @@ def test_the_resident_sees_pin_qr_place_and_deadline_in_dutch_then_english(live,
     assert page.locator(".pin").inner_text() == f"{pickup['pin'][:3]} {pickup['pin'][3:]}"
     assert page.locator("figure[role=img] svg").count() == 1
     body = page.locator("main").inner_text()
-    assert "Dorpshuis De Kern, Zwartsluis" in body
+    assert "Dorpshuis De Kern, Zwartsluis" in body and "Kerkstraat 4, naast de bibliotheek" in body
+    map_link = page.get_by_role("link", name="Bekijk de plek op de kaart")
+    assert map_link.get_attribute("href").startswith("https://www.openstreetmap.org/?mlat=52.637600&mlon=6.071200")
     assert re.search(r"Ophalen vóór \w+dag \d+ \w+, \d\d:\d\d", body)
     assert f"{order['compartments'][0]} (koel)" in body and "(vries)" in body
     assert "Mevrouw" not in body  # the page shows the code, not who it is for
@@ -66,7 +62,9 @@ def test_the_resident_sees_pin_qr_place_and_deadline_in_dutch_then_english(live,
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("h1").inner_text() == "Your groceries are ready"
     assert "Collect before" in page.locator("main").inner_text()
+    assert page.get_by_role("link", name="See the place on the map").count() == 1
     assert serious_violations(page) == []
+    screenshot(page, "resident-ready-en")
 
 
 def test_the_page_prints_on_one_a4_page(live, broker, page):
@@ -76,6 +74,7 @@ def test_the_page_prints_on_one_a4_page(live, broker, page):
     pdf = page.pdf(format="A4", print_background=True)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     assert page.locator(".pin").is_visible() and page.locator("figure svg").is_visible()
+    assert not page.locator(".map-link").is_visible()  # a link is no use on paper; the address is printed
 
 
 def test_a_wrong_link_says_so_plainly_and_accessibly(live, page, screenshot):

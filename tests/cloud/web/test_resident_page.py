@@ -3,14 +3,14 @@ refuses a wrong, expired or guessed link."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
 from cloud.db import utcnow
 from cloud.models import Order
-from cloud.web.i18n import TEXTS, grouped_pin, local_time, pick_language
+from cloud.web.i18n import TEXTS, celsius, grouped_pin, local_day, local_time, pick_language
 from lockers.protocol.messages import EventKind, Method
 from tests.cloud.conftest import ADMIN, cloud_settings, create_order, key
 from tests.cloud.test_edge_flow import wait_status
@@ -31,6 +31,17 @@ def test_before_loading_the_page_says_it_is_being_prepared_and_shows_no_code(cli
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert TEXTS["nl"]["waiting_title"] in page.text and 'class="pin"' not in page.text
     assert '<html lang="nl">' in page.text
+    assert "openstreetmap" not in page.text  # no map point entered: no map link
+
+
+def test_the_page_says_where_the_locker_is(client, locker, farmer):
+    order = create_order(client, key(farmer), locker, ("chilled", "S"))
+    place = {"address": "Kerkplein 1, naast de kerkdeur", "location": {"lat": 52.6376, "lon": 6.0712}}
+    assert client.patch(f"/api/v1/lockers/{locker}", headers=ADMIN, json=place).status_code == 200
+    page = client.get(page_url(client, order["id"])).text
+    assert "Dorpshuis, Zwartsluis" in page and "Kerkplein 1, naast de kerkdeur" in page
+    assert 'href="https://www.openstreetmap.org/?mlat=52.637600&amp;mlon=6.071200#map=18/52.637600/6.071200"' in page
+    assert TEXTS["nl"]["map_link"] in page
 
 
 def test_english_by_choice_or_by_the_browser(client, locker, farmer):
@@ -81,6 +92,28 @@ def test_times_and_pins_read_as_people_say_them():
     assert local_time(moment, "nl") == "vrijdag 27 november, 14:05"  # CET is UTC+1 in November
     assert local_time(moment.replace(month=7, day=3), "en") == "Friday 3 July, 15:05"  # CEST: UTC+2
     assert grouped_pin("482913") == "482 913"
+
+
+@pytest.mark.parametrize(
+    ("moment", "start", "hours"),
+    [
+        ("2026-11-27T10:00Z", "2026-11-26T23:00Z", 24),
+        ("2026-11-26T23:30Z", "2026-11-26T23:00Z", 24),  # already Friday in the village
+        ("2026-03-29T10:00Z", "2026-03-28T23:00Z", 23),  # clocks go forward
+        ("2026-10-25T01:30Z", "2026-10-24T22:00Z", 25),  # clocks go back
+    ],
+)
+def test_the_village_day_runs_midnight_to_midnight(moment, start, hours):
+    begins, ends = local_day(datetime.fromisoformat(moment))
+    assert begins == datetime.fromisoformat(start) and ends - begins == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(
+    ("value", "language", "shown"),
+    [(4.46, "nl", "4,5 °C"), (4.46, "en", "4.5 °C"), (-18.04, "nl", "\u221218,0 °C"), (0.0, "en", "0.0 °C")],
+)
+def test_temperatures_read_as_people_write_them(value, language, shown):
+    assert celsius(value, language) == shown
 
 
 def test_after_pickup_the_page_shows_the_cold_chain_record(client, locker, farmer, edge):
