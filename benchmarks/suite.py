@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "benchmarks.bench_api",  # 4. order create + assign latency and the knee
     "fleet": "benchmarks.bench_fleet",  # 5. many lockers on one cloud node
     "edge": "benchmarks.bench_edge",  # 6. agent memory and CPU
+    "assignment": "benchmarks.bench_assignment",  # 7. orders booked in a week against the offline optimum
 }
 
 

@@ -18,9 +18,10 @@ class CloudError(DorpskluisError):
 
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra  # more fields of the JSON body beside `detail` (e.g. a full locker's alternatives)
 
 
 class InvalidRequest(CloudError):
@@ -102,7 +103,8 @@ def validation_message(errors: Sequence[Any]) -> str:
 
 async def _cloud_error(_request: Request, exc: CloudError) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    body = {"detail": exc.detail} | jsonable_encoder(exc.extra)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

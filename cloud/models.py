@@ -94,7 +94,11 @@ class Order(Base):
     resident_phone: Mapped[str | None] = mapped_column(String(40))
     accessible: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The booking: from the drop-off window's start to the resident's pickup time (None in rows made before
+    # bookings in time: the creation time and the end of the window plus the food's shortest wait).
+    dropoff_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
     dropoff_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    pickup_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
     pickup_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resident_token_hash: Mapped[str] = mapped_column(String(64))
     code_id: Mapped[str | None] = mapped_column(String(16))

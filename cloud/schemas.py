@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, Size, Zone
 from provisioning.acl import RESERVED_USERNAMES
@@ -47,11 +47,24 @@ class PartIn(_Request):
     vendor: Ref | None = Field(None, description="vendor id; defaults to the calling vendor, required for admins")
 
 
+class WindowIn(_Request):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
 class OrderCreate(_Request):
     locker: Ref
     resident: ResidentIn
     parts: list[PartIn] = Field(min_length=1, max_length=12)
     accessible: bool = Field(False, description="the resident needs low (wheelchair-reachable) compartments")
+    dropoff: WindowIn | None = Field(
+        None, description="when the vendors bring the goods; default: from now for DK_DROPOFF_WINDOW_HOURS"
+    )
+    pickup_by: AwareDatetime | None = Field(
+        None,
+        description="when the resident will have collected; default and latest: the end of the drop-off window "
+        "plus the shortest time the order's food may wait (chilled and frozen 24 h, ambient 48 h)",
+    )
 
 
 class ResidentOut(BaseModel):
@@ -111,8 +124,14 @@ class OrderOut(BaseModel):
     parts: list[PartOut]
     resident: ResidentOut
     created_at: datetime
+    dropoff_from: datetime = Field(description="the vendors' codes open its compartments from then")
     dropoff_until: datetime
-    pickup_deadline: datetime | None = Field(description="set when the order is ready: loading time + zone expiry")
+    pickup_by: datetime | None = Field(
+        description="the compartments are booked until then (null for orders booked before bookings had an end)"
+    )
+    pickup_deadline: datetime | None = Field(
+        description="set when the order is ready: pickup_by, or sooner when the food may not wait that long"
+    )
     history: list[TransitionOut]
     coldchain_breached: bool = Field(description="a temperature alert hit these goods while they were in the locker")
     pickup_blocked: bool = Field(description="breached under the site policy block: the code no longer opens")
@@ -167,7 +186,8 @@ class DropoffOut(BaseModel):
     order: str
     locker: str
     compartments: list[str]
-    dropoff_until: datetime = Field(description="the vendor's code opens these compartments until then")
+    dropoff_from: datetime = Field(description="the vendor's code opens these compartments from then")
+    dropoff_until: datetime = Field(description="… until then")
     loaded_at: datetime | None = Field(None, description="when the last of them was loaded; null while pending")
 
 

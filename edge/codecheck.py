@@ -18,7 +18,10 @@ from edge.store import LoadedPart
 from lockers.codes import CodeClaims, CodeKind, TypedPin, is_pin, verify_token
 from lockers.door import DropoffSession, PickupSession, Session
 from lockers.errors import CodeRejected
-from lockers.protocol.messages import DesiredState, EdgeSettings, Method, RejectReason
+from lockers.protocol.messages import DesiredState, DropoffGrant, EdgeSettings, Method, RejectReason
+
+# A vendor may start a drop-off this much before its window opens by the locker's clock, which may run behind.
+EARLY_DROPOFF = timedelta(minutes=5)
 
 # What the person at the locker reads for each refusal (short, plain English for now).
 MESSAGES: dict[RejectReason, str] = {
@@ -156,11 +159,16 @@ def _check_token(text: str, ctx: CodeContext) -> Decision | Refusal:
     return _pickup(claims.subject, claims.code_id, claims.compartments, Method.QR, ctx, keypad)
 
 
+def _open(grant: DropoffGrant, now: datetime) -> bool:
+    """Whether the grant's drop-off window is open (a few minutes early: the locker's clock may lag the cloud's)."""
+    return (grant.opens is None or grant.opens - EARLY_DROPOFF <= now) and now < grant.until
+
+
 def _vendor(claims: CodeClaims, ctx: CodeContext) -> Decision | Refusal:
     vendor = claims.subject
     if claims.code_id in ctx.revoked:
         return _refuse(RejectReason.REVOKED, Method.VENDOR, ctx.keypad, f"vendor code {claims.code_id} revoked")
-    grants = [g for g in (ctx.desired.dropoffs if ctx.desired else []) if g.vendor == vendor and ctx.now < g.until]
+    grants = [g for g in (ctx.desired.dropoffs if ctx.desired else []) if g.vendor == vendor and _open(g, ctx.now)]
     sessions: dict[str, Session] = {}
     for grant in grants:
         for compartment in grant.compartments:

@@ -53,7 +53,13 @@ def build_desired(
                 if part.loaded_at is None and part.compartment_id:
                     waiting[part.vendor_id].append(part.compartment_id)
             dropoffs += [
-                DropoffGrant(order=order.id, vendor=vendor, compartments=sorted(ids), until=order.dropoff_until)
+                DropoffGrant(
+                    order=order.id,
+                    vendor=vendor,
+                    compartments=sorted(set(ids)),  # parts of one vendor may share a compartment
+                    until=order.dropoff_until,
+                    opens=order.dropoff_from,
+                )
                 for vendor, ids in sorted(waiting.items())
             ]
         elif order.code_id and order.pickup_deadline and not order.pickup_blocked:

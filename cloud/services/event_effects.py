@@ -101,6 +101,8 @@ class EventEffects:
         if isinstance(found, str):
             return _misfit(locker, event, found)
         order, parts = found
+        # Parts of several vendors may share the compartment: a vendor's loading covers its own parts only.
+        parts = [part for part in parts if part.vendor_id == event.vendor] or parts
         if not order_facts.record(parts, Fact.LOADED, event, now):
             log.info(
                 "locker %s event %s: %s of order %s was already loaded",

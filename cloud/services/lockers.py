@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.db import Database, utcnow
@@ -84,9 +84,9 @@ class Lockers:
         latest: dict[str, list[LatestReading]] = defaultdict(list)
         for reading in session.scalars(select(LatestReading)):
             latest[reading.locker_id].append(reading)
-        holders = _holders(session, None)
-        streams_by_id = {row.locker_id: row for row in session.scalars(select(EventStream))}
         now = utcnow()
+        holders = _holders(session, None, now)
+        streams_by_id = {row.locker_id: row for row in session.scalars(select(EventStream))}
         return [
             self._out(
                 caller,
@@ -102,9 +102,10 @@ class Lockers:
     def status(self, session: Session, caller: Caller, locker_id: str) -> LockerOut:
         locker = find_locker(session, locker_id)
         latest = session.scalars(select(LatestReading).where(LatestReading.locker_id == locker.id)).all()
-        holders = _holders(session, locker.id).get(locker.id, {})
+        now = utcnow()
+        holders = _holders(session, locker.id, now).get(locker.id, {})
         stream = session.get(EventStream, locker.id) if isinstance(caller, Admin) else None
-        return self._out(caller, locker, _zone_temperatures(locker, latest), holders, stream, utcnow())
+        return self._out(caller, locker, _zone_temperatures(locker, latest), holders, stream, now)
 
     def _out(
         self,
@@ -192,15 +193,24 @@ def find_locker(session: Session, locker_id: str) -> Locker:
     return locker
 
 
-def _holders(session: Session, locker_id: str | None) -> dict[str, dict[str, tuple[str, set[str], str]]]:
-    """Per locker (one, or all with None), per held compartment: the order, its vendors, and what the compartment
-    is waiting for."""
+def _holders(session: Session, locker_id: str | None, now: datetime) -> dict[str, dict[str, tuple[str, set[str], str]]]:
+    """Per locker (one, or all with None), per compartment held now: the order, its vendors, and what the
+    compartment is waiting for. A compartment booked for a later drop-off window is free now."""
     query = (
         select(
             Order.locker_id, OrderPart.compartment_id, OrderPart.vendor_id, OrderPart.loaded_at, Order.id, Order.status
         )
         .join(Order, Order.id == OrderPart.order_id)
-        .where(Order.status.in_(HOLDS_COMPARTMENTS), OrderPart.compartment_id.is_not(None))
+        .where(
+            Order.status.in_(HOLDS_COMPARTMENTS),
+            OrderPart.compartment_id.is_not(None),
+            or_(
+                Order.dropoff_from.is_(None),
+                Order.dropoff_from <= now,
+                Order.status != OrderStatus.ASSIGNED,
+                OrderPart.loaded_at.is_not(None),
+            ),
+        )
     )
     if locker_id is not None:
         query = query.where(Order.locker_id == locker_id)

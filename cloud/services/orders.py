@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from cloud.assignment import PartNeed, Slot, assign
 from cloud.db import Database, utcnow
 from cloud.errors import Forbidden, InvalidRequest, NotFound
-from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
-from cloud.models import Compartment, Locker, Order, OrderPart, Vendor
+from cloud.lifecycle import OrderStatus
+from cloud.models import Locker, Order, OrderPart, Vendor
 from cloud.schemas import OrderCreate, OrderOut
-from cloud.services import history, views
+from cloud.services import bookings, history, views
 from cloud.services.access import Admin, Caller, IntegrationCaller, VendorCaller, require_order_access, vendor_scope
 from cloud.services.desired import DesiredStates
 from cloud.settings import Settings
 from cloud.tokens import ResidentLinks, is_order_id, new_order_id, normalize_order_id
-from lockers.layout import Size, Zone, is_locker_id
+from cloud.windows import Times, requested
+from lockers.layout import is_locker_id
 
 log = logging.getLogger(__name__)
 
@@ -33,36 +33,17 @@ def find_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
     return order
 
 
-def lock_locker(session: Session, locker_id: str) -> str:
+def lock_locker(session: Session, locker_id: str) -> tuple[str, str | None]:
     """Lock the locker's row for this transaction (FOR UPDATE; SQLite's writer lock already serialises) without
-    loading it; returns its id, or NotFound."""
+    loading it; returns its id and village, or NotFound."""
     found = None
     if is_locker_id(locker_id):
-        found = session.scalar(select(Locker.id).where(Locker.id == locker_id).with_for_update())
+        found = session.execute(
+            select(Locker.id, Locker.village).where(Locker.id == locker_id).with_for_update()
+        ).first()
     if found is None:
         raise NotFound(f"no locker {locker_id!r}")
-    return found
-
-
-def slots_and_occupied(session: Session, locker_id: str) -> tuple[list[Slot], set[str]]:
-    """The locker's compartments and which of them an order holds, in one query (a round trip counts more
-    than the join)."""
-    holding = (
-        select(OrderPart.compartment_id)
-        .join(Order, Order.id == OrderPart.order_id)
-        .where(Order.locker_id == locker_id, Order.status.in_(HOLDS_COMPARTMENTS))
-        .subquery()
-    )
-    rows = session.execute(
-        select(Compartment.id, Compartment.zone, Compartment.size, Compartment.accessible, holding.c.compartment_id)
-        .outerjoin(holding, holding.c.compartment_id == Compartment.id)
-        .where(Compartment.locker_id == locker_id)
-        .order_by(Compartment.id)
-    ).all()
-    slots = list(
-        {cid: Slot(cid, Zone(zone), Size(size), accessible) for cid, zone, size, accessible, _ in rows}.values()
-    )
-    return slots, {cid for cid, *_, held in rows if held is not None}
+    return found.id, found.village
 
 
 class Orders:
@@ -78,12 +59,14 @@ class Orders:
         """Create the order and reserve its compartments, all or nothing; then publish the locker's state."""
         with self._db.write() as session:
             # Serialise assignment per locker: PostgreSQL locks the row, SQLite's writer lock already does.
-            locker_id = lock_locker(session, request.locker)
+            locker_id, village = lock_locker(session, request.locker)
             vendors = self._part_vendors(session, caller, request)
-            needs = [PartNeed(part.zone, part.size) for part in request.parts]
-            slots, occupied = slots_and_occupied(session, locker_id)
-            chosen = assign(needs, slots, occupied, locker=locker_id, accessible=request.accessible)
             now = utcnow()
+            times = self._times(request, now)
+            wanted = bookings.Wanted(tuple((part.zone, part.size) for part in request.parts), times, request.accessible)
+            plan = bookings.place(session, locker_id, wanted, now=now, village=village)
+            bookings.move(session, plan.moves, now)
+            chosen = plan.compartments
             order = Order(
                 id=self._unused_order_id(session),
                 locker_id=locker_id,
@@ -92,7 +75,9 @@ class Orders:
                 resident_phone=request.resident.phone,
                 accessible=request.accessible,
                 created_at=now,
-                dropoff_until=now + timedelta(hours=self._settings.dropoff_window_hours),
+                dropoff_from=times.start,
+                dropoff_until=times.end,
+                pickup_by=times.pickup_by,
                 # A new order has none: saying so spares the response two lazy loads.
                 breaches=[],
                 coldchain_records=[],
@@ -103,14 +88,32 @@ class Orders:
                 for i, (part, vendor, cid) in enumerate(zip(request.parts, vendors, chosen, strict=True))
             ]
             history.start(order, now, f"created by {caller.describe()} via the API")
-            reserved = ", ".join(sorted(chosen))
-            history.move(order, OrderStatus.ASSIGNED, now, f"compartments {reserved} reserved by best fit")
+            reserved = ", ".join(sorted(set(chosen)))
+            moved = f"; moved {', '.join(sorted(plan.moves))} to make room" if plan.moves else ""
+            history.move(
+                order,
+                OrderStatus.ASSIGNED,
+                now,
+                f"compartments {reserved} booked by best fit from {times.start:%Y-%m-%d %H:%M} to "
+                f"{times.pickup_by:%Y-%m-%d %H:%M} UTC{moved}",
+            )
             session.add(order)
             session.flush()
             result = views.order_out(order)
         log.info("order %s at %s assigned %s", result.id, result.locker, ", ".join(result.compartments))
         self._desired.publish(result.locker)
         return result
+
+    def _times(self, request: OrderCreate, now: datetime) -> Times:
+        window = request.dropoff
+        return requested(
+            window.start if window else None,
+            window.end if window else None,
+            request.pickup_by,
+            now=now,
+            window_hours=self._settings.dropoff_window_hours,
+            food_hours=[self._settings.expiry_hours(part.zone) for part in request.parts],
+        )
 
     def _part_vendors(self, session: Session, caller: Caller, request: OrderCreate) -> list[str]:
         """The vendor of each part; vendors may only add parts of their own, an integration only parts of its

@@ -52,6 +52,7 @@ class ResidentView:
 
 # A locker's clock may run a little behind ours; a code must already work when the resident arrives.
 CLOCK_SKEW = timedelta(minutes=5)
+MIN_PICKUP = timedelta(hours=1)
 _PIN_HOLDERS = (OrderStatus.LOADED, OrderStatus.READY, OrderStatus.EXPIRED)
 
 
@@ -63,13 +64,16 @@ class Pickups:
         self._keys = keys
         self._links = links
 
-    def deadline(self, order: Order) -> datetime:
-        """When the goods must be collected: each part's loading time plus its zone's expiry, earliest wins."""
-        return min(
+    def deadline(self, order: Order, now: datetime) -> datetime:
+        """When the goods must be collected: the resident's pickup time, or sooner when the food may not wait
+        that long (each part's loading time plus its zone's expiry, earliest wins). A resident always gets at
+        least MIN_PICKUP, even when the goods came in late."""
+        food = min(
             part.loaded_at + timedelta(hours=self._settings.expiry_hours(Zone(part.zone)))
             for part in order.parts
             if part.loaded_at is not None
         )
+        return food if order.pickup_by is None else min(food, max(order.pickup_by, now + MIN_PICKUP))
 
     def issue(self, session: Session, order: Order, locker: Locker, now: datetime) -> None:
         """Sign a pickup token, draw a PIN unique at the locker, and move the loaded order to `ready`."""
@@ -80,7 +84,7 @@ class Pickups:
             order=order.id,
             compartments=order.compartment_ids,
             not_before=not_before,
-            valid_for=self.deadline(order) - not_before,
+            valid_for=self.deadline(order, now) - not_before,
         )
         taken = session.scalars(
             select(Order.pin).where(

@@ -131,8 +131,8 @@ class Vendors:
 
 @dataclass(frozen=True, slots=True)
 class LockerDay:
-    """One locker on a vendor's day: where it is, what to bring (every drop-off whose window is open: windows
-    open when the order is placed), and what was brought that day."""
+    """One locker on a vendor's day: where it is, what to bring that day (overdue included), what later, and what
+    was brought that day."""
 
     locker: str
     name: str
@@ -140,12 +140,14 @@ class LockerDay:
     address: str | None
     location: GeoPoint | None
     bring: tuple[DropoffOut, ...]
+    later: tuple[DropoffOut, ...]
     delivered: tuple[DropoffOut, ...]
 
 
 def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: datetime) -> list[LockerDay]:
-    """The vendor's drop-offs per locker for the day [day_start, day_end): what is still to bring (soonest deadline
-    first, overdue included) and what was loaded during the day; lockers with something to bring first."""
+    """The vendor's drop-offs per locker for the day [day_start, day_end): what is still to bring whose window
+    opens by the day's end (soonest deadline first, overdue included), what opens later, and what was loaded
+    during the day; lockers with something to bring first."""
     pending = pending_dropoffs(session, vendor_id)
     delivered = delivered_between(session, vendor_id, day_start, day_end)
     ids = sorted({d.locker for d in pending} | {d.locker for d in delivered})
@@ -160,7 +162,8 @@ def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: dat
                 village=locker.village if locker else None,
                 address=locker.address if locker else None,
                 location=location_of(locker) if locker else None,
-                bring=tuple(d for d in pending if d.locker == locker_id),
+                bring=tuple(d for d in pending if d.locker == locker_id and d.dropoff_from < day_end),
+                later=tuple(d for d in pending if d.locker == locker_id and d.dropoff_from >= day_end),
                 delivered=tuple(d for d in delivered if d.locker == locker_id),
             )
         )
@@ -184,17 +187,29 @@ def delivered_between(session: Session, vendor_id: str, start: datetime, end: da
 
 def _dropoffs(session: Session, vendor_id: str, *conditions) -> list[DropoffOut]:
     rows = session.execute(
-        select(Order.id, Order.locker_id, Order.dropoff_until, OrderPart.compartment_id, OrderPart.loaded_at)
+        select(
+            Order.id,
+            Order.locker_id,
+            Order.created_at,
+            Order.dropoff_from,
+            Order.dropoff_until,
+            OrderPart.compartment_id,
+            OrderPart.loaded_at,
+        )
         .join(OrderPart, OrderPart.order_id == Order.id)
         .where(OrderPart.vendor_id == vendor_id, OrderPart.compartment_id.is_not(None), *conditions)
         .order_by(Order.dropoff_until, Order.created_at, Order.id, OrderPart.compartment_id)
     ).all()
     grouped: dict[str, DropoffOut] = {}
-    for order_id, locker_id, until, compartment, loaded_at in rows:
+    for order_id, locker_id, created_at, opens, until, compartment, loaded_at in rows:
         drop = grouped.setdefault(
-            order_id, DropoffOut(order=order_id, locker=locker_id, compartments=[], dropoff_until=until)
+            order_id,
+            DropoffOut(
+                order=order_id, locker=locker_id, compartments=[], dropoff_from=opens or created_at, dropoff_until=until
+            ),
         )
-        drop.compartments.append(compartment)
+        if compartment not in drop.compartments:  # parts may share a compartment
+            drop.compartments.append(compartment)
         if loaded_at is not None and (drop.loaded_at is None or loaded_at > drop.loaded_at):
             drop.loaded_at = loaded_at
     return list(grouped.values())

@@ -28,7 +28,8 @@ def order_out(order: Order) -> OrderOut:
         locker=order.locker_id,
         status=order.status,
         accessible=order.accessible,
-        compartments=[part.compartment_id for part in order.parts if part.compartment_id],
+        # Once each, in the order of the parts (parts may share a compartment).
+        compartments=list(dict.fromkeys(part.compartment_id for part in order.parts if part.compartment_id)),
         parts=[
             PartOut(
                 zone=Zone(part.zone),
@@ -42,7 +43,9 @@ def order_out(order: Order) -> OrderOut:
         ],
         resident=ResidentOut(name=order.resident_name, email=order.resident_email, phone=order.resident_phone),
         created_at=order.created_at,
+        dropoff_from=order.dropoff_from or order.created_at,
         dropoff_until=order.dropoff_until,
+        pickup_by=order.pickup_by,
         pickup_deadline=order.pickup_deadline,
         history=[TransitionOut(from_=t.from_status, to=t.to_status, at=t.at, cause=t.cause) for t in order.transitions],
         coldchain_breached=coldchain_breached(order),

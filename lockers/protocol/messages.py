@@ -148,6 +148,9 @@ class DropoffGrant(Message):
     vendor: str
     compartments: list[CompartmentId] = Field(min_length=1)
     until: AwareDatetime
+    # The drop-off window's start: compartments booked ahead stay shut to the vendor until then, since another
+    # order may use them before (absent from clouds that booked no windows: open at once).
+    opens: AwareDatetime | None = None
 
 
 class EdgeSettings(Message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.cloud.conftest import ADMIN, EdgeProbe, create_order, key, make_vendor, order_body
@@ -48,9 +50,14 @@ def test_a_full_locker_refuses_with_a_reason_and_keeps_nothing(client, locker, f
         "/api/v1/orders", headers=key(farmer), json=order_body(locker, ("ambient", "S"), ("chilled", "M"))
     )
     assert refused.status_code == 409
-    assert refused.json() == {
-        "detail": f"no free chilled compartment of size M or larger at {locker} (5 chilled compartments, 5 occupied)"
-    }
+    body = refused.json()
+    assert body["detail"].startswith(
+        f"no free chilled compartment of size M or larger at {locker} (5 chilled compartments, 5 booked between "
+    )
+    # The earliest window that fits: when the first of the five bookings ends (no other locker in the village).
+    (later,) = body["alternatives"]
+    first_ends = min(datetime.fromisoformat(o["pickup_by"]) for o in before)
+    assert later["locker"] == locker and datetime.fromisoformat(later["pickup_by"]) > first_ends
     after = client.get("/api/v1/orders", headers=ADMIN).json()
     assert after == before  # the ambient part did not keep A1 for itself
     status = client.get(f"/api/v1/lockers/{locker}", headers=ADMIN).json()

@@ -37,6 +37,7 @@ def test_loaded_then_collected(client, locker, farmer, edge):
             "order": oid,
             "locker": locker,
             "compartments": ["B1", "C1"],
+            "dropoff_from": order["dropoff_from"],
             "dropoff_until": order["dropoff_until"],
             "loaded_at": None,
         }

@@ -208,6 +208,22 @@ def test_vendor_with_nothing_pending(vendor, loaded, desired_state):
     assert refusal.message == f"Nothing to load here for {vendor}."
 
 
+@pytest.mark.parametrize(
+    ("opens_in", "opens"),
+    [(timedelta(hours=2), False), (timedelta(minutes=4), True), (timedelta(0), True), (-timedelta(hours=1), True)],
+    ids=["two-hours-early", "a-few-minutes-early", "on-time", "window-open"],
+)
+def test_a_drop_off_booked_ahead_opens_with_its_window(opens_in, opens):
+    # The compartment may hold another order until then; the locker's clock may lag the cloud's by minutes.
+    ahead = dropoff("ord-9", "kaas-z", ["B5"], until=NOW + timedelta(hours=4)).model_copy(
+        update={"opens": NOW + opens_in}
+    )
+    result = check_code(BOOK.vendor("kaas-z", code_id="cc000001"), context(desired=desired(dropoffs=[ahead])))
+    assert isinstance(result, Decision) == opens
+    if not opens:
+        assert result.reason is RejectReason.NOTHING_TO_OPEN
+
+
 def test_revoked_vendor_code():
     refusal = check_code(BOOK.vendor("bakkerij-x", code_id="bb00dead"), context())
     assert isinstance(refusal, Refusal)

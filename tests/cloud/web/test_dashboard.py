@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from cloud.db import utcnow
 from cloud.models import Order
-from cloud.web.i18n import TEXTS
+from cloud.web.i18n import LOCAL_TIME, TEXTS
 from cloud.web.session import WebSessions
 from lockers.protocol.messages import EventKind, Method
 from tests.cloud.conftest import ADMIN_KEY, cloud_settings, create_order, key
@@ -156,10 +156,22 @@ def test_the_vendors_day_lists_what_to_bring_per_locker_and_what_was_brought(cli
     late = create_order(client, key(farmer), locker, ("ambient", "S"))
     with client.app.state.runtime.db.write() as session:  # its drop-off window closed an hour ago
         session.execute(update(Order).where(Order.id == late["id"]).values(dropoff_until=utcnow() - timedelta(hours=1)))
+    opens = (utcnow() + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    window = {"start": opens.isoformat(), "end": (opens + timedelta(hours=2)).isoformat()}
+    ahead = client.post(
+        "/api/v1/orders",
+        headers=key(farmer),
+        json={"locker": locker, "resident": {"name": "Anna"}, "parts": [{"zone": "chilled", "size": "S"}]}
+        | {"dropoff": window},
+    ).json()
     edge.event(EventKind.LOADED, compartment=brought["compartments"][0], order=brought["id"], vendor=farmer["id"])
     wait_status(client, brought["id"], key(farmer), "ready")
     login(client, farmer["api_key"])
     page = BeautifulSoup(client.get("/vendor").text, "html.parser")
+    later = page.find(id="later-title").find_parent("section")
+    assert [words(li).split(" · ")[1] for li in later.select("li")] == [f"bestelling {ahead['id']}"]
+    until = opens + timedelta(hours=2)
+    assert f"{opens.astimezone(LOCAL_TIME):%H:%M} tot {until.astimezone(LOCAL_TIME):%H:%M}" in words(later)
 
     assert page.find(id="today-title").get_text().startswith("Vandaag, ")
     (day,) = page.select("article.locker-day")
