@@ -52,7 +52,8 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
     bundle = tmp_path / "bundle"
     provisioned = cli(
         "provision", "locker", "kerk-7", "--layout", str(layout), "--out", str(bundle),
-        "--cloud", config.url, "--village", "Zwartsluis", "--simulated", admin_key=config.admin_key,
+        "--cloud", config.url, "--village", "Zwartsluis", "--simulated",
+        "--address", "Kerkstraat 4, bij de bakker", "--location", "52.6391,6.0698", admin_key=config.admin_key,
     )  # fmt: skip
     assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
     # Lockers go to the TLS listener, trusting the CA the bundle carries; no secret is in the bundle.
@@ -64,7 +65,10 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
     sheet = (bundle / "enrollment.html").read_text()
     assert "kerk-7" in sheet and "<svg" in sheet and "Zwartsluis" in sheet
     token = json.loads((bundle / "enrollment.json").read_text())["token"]
-    assert admin.locker("kerk-7")["village"] == "Zwartsluis"
+    registered = admin.locker("kerk-7")
+    assert registered["village"] == "Zwartsluis" and registered["address"] == "Kerkstraat 4, bij de bakker"
+    assert registered["location"] == {"lat": 52.6391, "lon": 6.0698}
+    assert "Kerkstraat 4, bij de bakker" in sheet  # the technician knows where it stands
 
     enrolled = cli("edge", "enroll", str(bundle))
     assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
@@ -105,6 +109,13 @@ def test_provisioning_refuses_clearly(cloud, tmp_path):
         "--cloud", config.url, admin_key="not-the-admin-key",
     )  # fmt: skip
     assert wrong_key.returncode == 1 and "401" in wrong_key.stderr and "not known" in wrong_key.stderr
+    for place, says in (("52.6", "is not LAT,LON"), ("95,6", "off the map")):
+        off = cli(
+            "provision", "locker", "kerk-8", "--layout", str(layout), "--out", str(tmp_path / "c"),
+            "--cloud", config.url, "--location", place, admin_key=config.admin_key,
+        )  # fmt: skip
+        assert off.returncode == 2 and says in off.stderr, off.stderr
+    assert not (tmp_path / "c").exists()  # refused before anything was registered or written
     no_bundle = cli("edge", "enroll", str(tmp_path / "nowhere"))
     assert no_bundle.returncode == 1 and "cannot read" in no_bundle.stderr
     bad_qr = cli("edge", "enroll", str(tmp_path / "nowhere"), "--qr", "hello")
