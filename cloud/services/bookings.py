@@ -4,7 +4,7 @@ has been told about yet), and where else a refused order could go: a later windo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -36,17 +36,8 @@ class LockerFull(NoFit):
     """The order does not fit in its window; `alternatives` (possibly none) say what would."""
 
     def __init__(self, detail: str, alternatives: Sequence[Alternative]) -> None:
-        super().__init__(detail, alternatives=[_json(a) for a in alternatives])
+        super().__init__(detail, alternatives=[asdict(a) for a in alternatives])
         self.alternatives = tuple(alternatives)
-
-
-def _json(alternative: Alternative) -> dict:
-    return {
-        "locker": alternative.locker,
-        "window_start": alternative.window_start,
-        "window_end": alternative.window_end,
-        "pickup_by": alternative.pickup_by,
-    }
 
 
 def slots_and_held(session: Session, locker_id: str, now: datetime) -> tuple[list[Slot], list[Held]]:

@@ -9,12 +9,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from cloud.schemas import GeoPoint
 from cloud.web.i18n import LANGUAGES, TEXTS, celsius, local_clock, local_date, local_time, long_date, pick_language
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
-def map_url(point) -> str | None:
+def map_url(point: GeoPoint | None) -> str | None:
     """A link to a locker's point on OpenStreetMap (the page itself loads nothing from elsewhere)."""
     if point is None:
         return None
