@@ -7,6 +7,14 @@ from enum import StrEnum
 from cloud.errors import Conflict
 
 
+class OrderKind(StrEnum):
+    """Which way goods go: a delivery is loaded by vendors and collected by the resident; a return (crates, jars,
+    packaging) is put in by the resident and taken back by its vendor. Both follow the same lifecycle."""
+
+    DELIVERY = "delivery"
+    RETURN = "return"
+
+
 class OrderStatus(StrEnum):
     """Where an order is in its life; see DESIGN.md "Orders and compartments"."""
 
@@ -25,7 +33,8 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.ASSIGNED: frozenset({OrderStatus.LOADED, OrderStatus.CANCELLED}),
     OrderStatus.LOADED: frozenset({OrderStatus.READY, OrderStatus.CANCELLED}),
     OrderStatus.READY: frozenset({OrderStatus.COLLECTED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}),
-    OrderStatus.EXPIRED: frozenset({OrderStatus.RETURNED}),
+    # Collected after all: the locker reported a pickup made before the deadline only after the expiry ran.
+    OrderStatus.EXPIRED: frozenset({OrderStatus.RETURNED, OrderStatus.COLLECTED}),
     OrderStatus.COLLECTED: frozenset(),
     OrderStatus.RETURNED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),

@@ -93,6 +93,9 @@ class Order(Base):
     resident_email: Mapped[str | None] = mapped_column(String(254))
     resident_phone: Mapped[str | None] = mapped_column(String(40))
     accessible: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "delivery": vendors load, the resident collects. "return": the resident puts crates, jars or packaging in
+    # with a deposit code, and the vendor takes them back with its vendor code.
+    kind: Mapped[str] = mapped_column(String(8), default="delivery", server_default="delivery")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The booking: from the drop-off window's start to the resident's pickup time (None in rows made before
     # bookings in time: the creation time and the end of the window plus the food's shortest wait).
@@ -151,6 +154,10 @@ class OrderPart(Base):
     # The locker events these facts come from (the earliest one wins): causes in the history name them.
     loaded_event: Mapped[str | None] = mapped_column(String(32))
     collected_event: Mapped[str | None] = mapped_column(String(32))
+    # The vendor took the part back (expired goods, or a resident's return), by the same three measures.
+    retrieved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retrieved_ts: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retrieved_event: Mapped[str | None] = mapped_column(String(32))
 
     order: Mapped[Order] = relationship(back_populates="parts")
 

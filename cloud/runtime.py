@@ -25,6 +25,7 @@ from cloud.services.contacts import Contacts
 from cloud.services.desired import DesiredStates
 from cloud.services.enrollment import Enrollments, build_accounts
 from cloud.services.event_effects import EventEffects
+from cloud.services.expiry import Expiry
 from cloud.services.failures import FailedMessages
 from cloud.services.ingest import Ingest
 from cloud.services.integrations import Integrations
@@ -144,7 +145,15 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         monitoring=monitoring,
         notifier=notifier,
         watchdog=Watchdog(
-            db, settings, alerts, desired, notifier, presence, commands, connections=lambda: bridge.connections
+            db,
+            settings,
+            alerts,
+            desired,
+            notifier,
+            presence,
+            commands,
+            connections=lambda: bridge.connections,
+            expiry=Expiry(db, coldchain, desired, notifier),
         ),
         exporter=exporter,
         enrollments=Enrollments(db, settings, keys, accounts),

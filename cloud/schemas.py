@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from cloud.lifecycle import OrderKind
 from lockers.layout import LOCKER_ID_PATTERN, LockerLayout, Size, Zone
 from provisioning.acl import RESERVED_USERNAMES
 
@@ -79,7 +80,8 @@ class PartOut(BaseModel):
     vendor: str
     compartment: str | None
     loaded_at: datetime | None
-    collected_at: datetime | None
+    collected_at: datetime | None = Field(description="by the resident (of a return: null)")
+    retrieved_at: datetime | None = Field(description="taken back by the vendor: expired goods, or a return")
 
 
 class TransitionOut(BaseModel):
@@ -117,6 +119,7 @@ class ColdChainOut(BaseModel):
 
 class OrderOut(BaseModel):
     id: str
+    kind: OrderKind = Field(description="delivery: vendors load, the resident collects; return: the other way round")
     locker: str
     status: str
     accessible: bool

@@ -256,7 +256,12 @@ class Agent:
         if isinstance(verdict, Decision):
             self._release(verdict.sessions, now)
             return ScanResult(
-                ok=True, opened=list(verdict.compartments), reason=None, message=verdict.message, method=verdict.method
+                ok=True,
+                opened=list(verdict.compartments),
+                reason=None,
+                message=verdict.message,
+                method=verdict.method,
+                purpose=verdict.purpose,
             )
         self.stats["rejections"] += 1
         self._emit(
@@ -264,7 +269,8 @@ class Agent:
         )
         if verdict.reason is RejectReason.WRONG_PIN and verdict.keypad.locked(now):  # this wrong PIN locked it
             self._emit(EventKind.KEYPAD_LOCKED, count=verdict.keypad.failures, detail=verdict.detail[:300] or None)
-        return ScanResult(ok=False, opened=[], reason=verdict.reason, message=verdict.message)
+        wait_s = int(verdict.wait.total_seconds()) if verdict.wait is not None else None
+        return ScanResult(ok=False, opened=[], reason=verdict.reason, message=verdict.message, wait_s=wait_s)
 
     def _release(self, sessions: Sequence[tuple[str, Session]], now: datetime) -> None:
         pulse_s = self._desired.settings.unlock_pulse_s if self._desired else DEFAULT_PULSE_S

@@ -46,6 +46,8 @@ class ScanAnswer(Protocol):
     reason: object
     message: str
     method: object  # how it opened (lockers.protocol.messages.Method), None when refused
+    purpose: str | None  # what the person came to do (edge.codecheck.Purpose), None when refused
+    wait_s: int | None  # refused as too early: seconds until the code works
 
 
 class AgentControls(Protocol):
@@ -110,6 +112,8 @@ def _scan(request: dict, agent: AgentControls) -> dict:
         "opened": list(result.opened),
         "reason": str(reason) if reason else None,
         "message": result.message,
+        "purpose": result.purpose,
+        "wait_s": result.wait_s,
     }
 
 

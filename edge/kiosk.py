@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from edge.codecheck import Purpose
 from edge.control import AgentControls
-from edge.kiosk_texts import REFUSALS, TEXTS
+from edge.kiosk_texts import REFUSALS, TEXTS, wait_in_words
 from lockers.errors import DorpskluisError
 from lockers.protocol.messages import Method, RejectReason
 
@@ -26,11 +27,31 @@ _TEMPLATES = Environment(
 )
 
 
-def answer_for(ok: bool, opened: list[str], reason: str | None, language: str, method: str | None = None) -> str:
-    """The sentence for the person at the locker (pure): a vendor is loading, anyone else collecting."""
+_OPENED = {
+    Purpose.COLLECT: "opened",
+    Purpose.LOAD: "opened_vendor",
+    Purpose.RETRIEVE: "opened_retrieve",
+    Purpose.LOAD_AND_RETRIEVE: "opened_both",
+    Purpose.DEPOSIT: "opened_deposit",
+}
+
+
+def answer_for(
+    ok: bool,
+    opened: list[str],
+    reason: str | None,
+    language: str,
+    method: str | None = None,
+    purpose: str | None = None,
+    wait_s: int | None = None,
+) -> str:
+    """The sentence for the person at the locker (pure): what to do with the open doors, or why none opened."""
+    t = TEXTS[language]
     if ok:
-        key = "opened_vendor" if method == Method.VENDOR else "opened"
-        return TEXTS[language][key].format(compartments=", ".join(opened))
+        key = _OPENED.get(purpose or "", "opened_vendor" if method == Method.VENDOR else "opened")
+        return t[key].format(compartments=", ".join(opened))
+    if reason == RejectReason.NOT_YET_VALID and wait_s is not None and wait_s > 0:
+        return t["too_early"].format(wait=wait_in_words(wait_s, language))
     try:
         return REFUSALS[language][RejectReason(reason)]
     except ValueError:
@@ -83,7 +104,10 @@ class KioskServer:
         except DorpskluisError:
             return TEXTS[language]["busy"], False
         reason = str(result.reason) if result.reason else None
-        return answer_for(result.ok, list(result.opened), reason, language, result.method), result.ok
+        answer = answer_for(
+            result.ok, list(result.opened), reason, language, result.method, result.purpose, result.wait_s
+        )
+        return answer, result.ok
 
     def _handler_class(self):
         kiosk = self

@@ -13,6 +13,17 @@ TEXTS = {
         "other_language": "English",
         "opened": "Open: vak {compartments}. Neem alles mee en doe de deur weer dicht.",
         "opened_vendor": "Open: vak {compartments}. Leg alles erin en doe de deur weer dicht.",
+        "opened_retrieve": "Open: vak {compartments}. Neem alles terug mee en doe de deur weer dicht.",
+        "opened_both": "Open: vak {compartments}. Breng en haal op wat op uw lijst staat, en doe de deuren dicht.",
+        "opened_deposit": "Open: vak {compartments}. Zet uw retour erin en doe de deur weer dicht.",
+        "too_early": "Te vroeg: deze code werkt over {wait}.",
+        "minutes": "{n} minuten",
+        "minute": "1 minuut",
+        "hours": "{n} uur",
+        "hour": "1 uur",
+        "days": "{n} dagen",
+        "day": "1 dag",
+        "and": "en",
         "offline_note": "Deze kluis werkt ook zonder internet.",
         "empty": "Typ eerst uw pincode.",
         "busy": "De kluis reageert even niet. Probeer het nog eens.",
@@ -25,6 +36,17 @@ TEXTS = {
         "other_language": "Nederlands",
         "opened": "Open: compartment {compartments}. Take everything and close the door again.",
         "opened_vendor": "Open: compartment {compartments}. Put everything in and close the door again.",
+        "opened_retrieve": "Open: compartment {compartments}. Take everything back and close the door again.",
+        "opened_both": "Open: compartment {compartments}. Load and take back what your list says; close the doors.",
+        "opened_deposit": "Open: compartment {compartments}. Put your return in and close the door again.",
+        "too_early": "Too early: this code works in {wait}.",
+        "minutes": "{n} minutes",
+        "minute": "1 minute",
+        "hours": "{n} hours",
+        "hour": "1 hour",
+        "days": "{n} days",
+        "day": "1 day",
+        "and": "and",
         "offline_note": "This locker also works without internet.",
         "empty": "Please type your PIN first.",
         "busy": "The locker does not answer right now. Please try again.",
@@ -61,3 +83,15 @@ REFUSALS = {
 }
 if any(set(texts) != set(RejectReason) for texts in REFUSALS.values()) or set(TEXTS["nl"]) != set(TEXTS["en"]):
     raise RuntimeError("every refusal and text needs words in both languages")
+
+
+def wait_in_words(seconds: int, language: str) -> str:
+    """A wait rounded up to the minute, in the two largest units: "2 uur en 5 minuten", "3 days and 1 hour"."""
+    t = TEXTS[language]
+    minutes = max(1, -(-seconds // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    units = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    first = next(i for i, (n, _) in enumerate(units) if n)
+    words = [t[unit] if n == 1 else t[unit + "s"].format(n=n) for n, unit in units[first : first + 2] if n]
+    return f" {t['and']} ".join(words)

@@ -66,5 +66,5 @@ class Scanner:
 
 
 def _pin_hash_of(desired: DesiredState | None, code_id: str) -> str | None:
-    grants = desired.pickups if desired else []
+    grants = [*desired.pickups, *desired.deposits] if desired else []
     return next((g.pin_hash for g in grants if g.code_id == code_id), None)

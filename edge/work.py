@@ -22,6 +22,8 @@ class ScanResult:
     reason: RejectReason | None
     message: str
     method: Method | None = None  # how it was opened: a vendor loads, a resident collects
+    purpose: str | None = None  # what the person came to do (edge.codecheck.Purpose), when something opened
+    wait_s: int | None = None  # refused as too early: seconds until the code works
 
 
 # --- work items (the worker's only inputs; sensor rounds and inbound MQTT messages come as they are) ------

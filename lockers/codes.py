@@ -43,6 +43,7 @@ class CodeKind(IntEnum):
 
     PICKUP = 1
     VENDOR = 2
+    DEPOSIT = 3  # a resident puts a return in (crates, jars, packaging)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class CodeClaims:
     kind: CodeKind
     key_id: int
     locker_tag: bytes  # empty: valid at every locker (vendor codes)
-    subject: str  # order id for pickups, vendor id for vendor codes
+    subject: str  # order id for pickups and deposits, vendor id for vendor codes
     compartments: tuple[str, ...]
     not_before: datetime
     expires_at: datetime
@@ -189,10 +190,11 @@ def pickup_claims(
     not_before: datetime,
     valid_for: timedelta,
     code_id: str | None = None,
+    kind: CodeKind = CodeKind.PICKUP,
 ) -> CodeClaims:
-    """Claims of a single-use pickup code for one order at one locker."""
+    """Claims of a single-use code for one order at one locker: a pickup, or (kind DEPOSIT) a return's deposit."""
     return CodeClaims(
-        kind=CodeKind.PICKUP,
+        kind=kind,
         key_id=key_id,
         locker_tag=locker_tag(locker),
         subject=order,

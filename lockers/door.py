@@ -2,8 +2,8 @@
 
 Each compartment has a lock that is either latched or released (the relay was pulsed and the door has not
 been opened yet) and a door that is open or closed. An unlock attaches a *session* that says why the lock
-was released; the session ends when the door has been opened and closed again (`loaded` or `collected`),
-or, if the door is never opened, when the release window passes: the latch springs back on its own.
+was released; the session ends when the door has been opened and closed again (`loaded`, `collected`
+or `retrieved`), or, if the door is never opened, when the release window passes: the latch springs back.
 
 Supervision: a door that opens with no release pending is `tamper`; a released door not seen open within
 `jam_after_s` (spring-loaded doors pop open at once) is `jam`, reported once per unlock. The machine only
@@ -50,6 +50,28 @@ class DropoffSession:
 
 
 @dataclass(frozen=True, slots=True)
+class RetrievalSession:
+    """A vendor's code released the lock to take goods back (an expired order, or a resident's return)."""
+
+    order: str
+    vendor: str
+
+    finished: ClassVar[EventKind | None] = EventKind.RETRIEVED
+    method = Method.VENDOR
+
+
+@dataclass(frozen=True, slots=True)
+class DepositSession:
+    """A resident's code released the lock to put a return in (crates, jars, packaging)."""
+
+    order: str
+    code_id: str
+    method: Method
+
+    finished: ClassVar[EventKind | None] = EventKind.LOADED
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteSession:
     """An operator's remote command released the lock; opening and closing the door finishes nothing."""
 
@@ -64,7 +86,7 @@ class RemoteSession:
         return f"remote unlock by {self.issued_by} (command {self.command})"[:300]
 
 
-Session = PickupSession | DropoffSession | RemoteSession
+Session = PickupSession | DropoffSession | RetrievalSession | DepositSession | RemoteSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +232,7 @@ def _outcome(kind: EventKind, compartment: str, session: Session) -> DoorOutcome
     """An event about a session, with the fields the protocol lists for that kind."""
     if isinstance(session, RemoteSession):
         return DoorOutcome(kind, compartment, method=session.method, detail=session.detail)
-    if isinstance(session, DropoffSession):
+    if isinstance(session, DropoffSession | RetrievalSession):
         method = None if kind is EventKind.LOADED else session.method
         return DoorOutcome(kind, compartment, order=session.order, vendor=session.vendor, method=method)
     return DoorOutcome(kind, compartment, order=session.order, code_id=session.code_id, method=session.method)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db import utcnow
+from cloud.models import Vendor
 from cloud.models_monitoring import Contact, Notification
 from cloud.services.aftercommit import AfterCommit
 
@@ -83,6 +84,35 @@ def to_contacts(
             )
             count += 1
     return count
+
+
+def to_vendor(
+    session: Session,
+    after: AfterCommit,
+    vendor_id: str,
+    *,
+    event: str,
+    subject: str,
+    text: str,
+    order_id: str | None = None,
+    alert_id: int | None = None,
+) -> bool:
+    """An email to the vendor, when it has an address on file; whether one was queued."""
+    vendor = session.get(Vendor, vendor_id)
+    if vendor is None or not vendor.email:
+        return False
+    enqueue(
+        session,
+        after,
+        channel=EMAIL,
+        target=vendor.email,
+        event=event,
+        subject=subject,
+        body={"text": text},
+        alert_id=alert_id,
+        order_id=order_id,
+    )
+    return True
 
 
 def contacts_at(session: Session, levels: Iterable[int]) -> list[Contact]:

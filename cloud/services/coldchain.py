@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import utcnow
 from cloud.lifecycle import OrderStatus
-from cloud.models import ColdChainRecord, Order, OrderBreach, OrderPart, Reading, Vendor
+from cloud.models import ColdChainRecord, Order, OrderBreach, OrderPart, Reading
 from cloud.models_monitoring import Alert
 from cloud.notify import outbox
 from cloud.services import history
@@ -113,19 +113,9 @@ class ColdChain:
         alert_id: int | None,
     ) -> None:
         for vendor_id in sorted(order.vendor_ids):
-            vendor = session.get(Vendor, vendor_id)
-            if vendor is not None and vendor.email:
-                outbox.enqueue(
-                    session,
-                    after,
-                    channel=outbox.EMAIL,
-                    target=vendor.email,
-                    event=event,
-                    subject=subject,
-                    body={"text": text},
-                    alert_id=alert_id,
-                    order_id=order.id,
-                )
+            outbox.to_vendor(
+                session, after, vendor_id, event=event, subject=subject, text=text, order_id=order.id, alert_id=alert_id
+            )
 
     # --- when the goods leave ---------------------------------------------------------------------------
 

@@ -15,10 +15,18 @@ from sqlalchemy.orm import Session, lazyload
 
 from cloud.db import Database, utcnow
 from cloud.errors import NotFound
-from cloud.lifecycle import OrderStatus
+from cloud.lifecycle import OrderKind, OrderStatus
 from cloud.models import Locker, Order
+from cloud.services import takeback
 from lockers.errors import TransportError
-from lockers.protocol.messages import DesiredState, DropoffGrant, PickupGrant, TrustedKey
+from lockers.protocol.messages import (
+    DepositGrant,
+    DesiredState,
+    DropoffGrant,
+    PickupGrant,
+    RetrievalGrant,
+    TrustedKey,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +45,27 @@ _PARTS_ONLY = (lazyload(Order.transitions), lazyload(Order.breaches), lazyload(O
 def build_desired(
     session: Session, locker: Locker, version: int, now: datetime, keys: Sequence[TrustedKey] = ()
 ) -> DesiredState:
-    """Everything `locker` must know: pending drop-offs, ready pickups, revoked codes, its PIN salt, the keys."""
+    """Everything `locker` must know: pending drop-offs, ready pickups, goods to take back, returns to bring,
+    revoked codes, its PIN salt, the keys."""
+    live = [OrderStatus.ASSIGNED, OrderStatus.READY, OrderStatus.EXPIRED]
     orders = session.scalars(
         select(Order)
-        .where(Order.locker_id == locker.id, Order.status.in_([OrderStatus.ASSIGNED, OrderStatus.READY]))
+        .where(Order.locker_id == locker.id, Order.status.in_(live))
         .order_by(Order.created_at, Order.id)
         .options(*_PARTS_ONLY)
     ).all()
     dropoffs: list[DropoffGrant] = []
     pickups: list[PickupGrant] = []
+    retrievals: list[RetrievalGrant] = []
+    deposits: list[DepositGrant] = []
     for order in orders:
-        if order.status == OrderStatus.ASSIGNED:
+        if order.kind == OrderKind.RETURN:
+            deposits += _deposit(order)
+            if order.status == OrderStatus.READY:
+                retrievals += _retrievals(order, "return")
+        elif order.status == OrderStatus.EXPIRED:
+            retrievals += _retrievals(order, "expired")
+        elif order.status == OrderStatus.ASSIGNED:
             waiting: dict[str, list[str]] = defaultdict(list)
             for part in order.parts:
                 if part.loaded_at is None and part.compartment_id:
@@ -90,9 +108,35 @@ def build_desired(
         pin_salt=locker.pin_salt,
         pickups=pickups,
         dropoffs=dropoffs,
+        retrievals=retrievals,
+        deposits=deposits,
         revoked=list(revoked),
         keys=list(keys),
     )
+
+
+def _retrievals(order: Order, reason: str) -> list[RetrievalGrant]:
+    """One grant per vendor with goods of the order still inside."""
+    return [
+        RetrievalGrant(order=order.id, vendor=vendor, compartments=ids, reason=reason)
+        for vendor, ids in takeback.waiting(order).items()
+    ]
+
+
+def _deposit(order: Order) -> list[DepositGrant]:
+    """The resident's code for putting a return in, while the return is waiting for it."""
+    if order.status != OrderStatus.ASSIGNED or not order.code_id or not order.compartment_ids:
+        return []
+    return [
+        DepositGrant(
+            order=order.id,
+            code_id=order.code_id,
+            pin_hash=order.pin_hash,
+            compartments=order.compartment_ids,
+            opens=order.dropoff_from or order.created_at,
+            until=order.dropoff_until,
+        )
+    ]
 
 
 class DesiredStates:

@@ -3,7 +3,9 @@
 Effects commute, so orders converge whatever order events arrive in (replays, store-and-forward, repeats):
 `loaded` and `collected` record facts on the parts of their compartment (order_facts.py), and the status
 follows from the facts: every part loaded -> loaded -> ready (pickup code issued); every part collected ->
-collected. A `collected` that arrives before its `loaded` waits as a fact until the `loaded` comes. The cause
+collected. `retrieved` (a vendor took goods back) ends an expired order as returned, and a resident's return as
+collected; an expired order whose last part the resident took before the deadline, reported late, is
+collected after all. A `collected` that arrives before its `loaded` waits as a fact until the `loaded` comes. The cause
 and time of each transition come from the facts (the last part's event), not from whichever event happened
 to arrive last, so any arrival order writes the same history. Events about a cancelled order are conflicts:
 recorded in its history and raised as an alert (conflicts.py). Events that fit nothing are stored, logged at
@@ -19,9 +21,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.lifecycle import OrderStatus
+from cloud.lifecycle import OrderKind, OrderStatus
 from cloud.models import Compartment, EdgeEvent, Locker, Order, OrderPart
-from cloud.services import history, order_facts
+from cloud.services import history, order_facts, takeback
 from cloud.services.aftercommit import AfterCommit
 from cloud.services.alerts import Alerts
 from cloud.services.coldchain import ColdChain
@@ -73,6 +75,8 @@ class EventEffects:
             return self._loaded(session, locker, event, now, after)
         if event.kind is EventKind.COLLECTED:
             return self._collected(session, locker, event, now, after)
+        if event.kind is EventKind.RETRIEVED:
+            return self._retrieved(session, locker, event, now, after)
         if event.kind is EventKind.UNLOCKED:
             return self._unlocked(session, locker, event, now, after)
         if event.kind is EventKind.CODE_REJECTED:
@@ -132,7 +136,7 @@ class EventEffects:
                 event.vendor,
                 reserved,
             )
-        for zone in sorted({Zone(part.zone) for part in parts}):
+        for zone in sorted({Zone(part.zone) for part in parts} if order.kind == OrderKind.DELIVERY else ()):
             self._coldchain.goods_loaded(session, after, order, zone)
         self._converge(session, locker, order, now, after)
         return Effect(republish=True)  # the drop-off grant shrinks with every loaded part
@@ -171,9 +175,33 @@ class EventEffects:
                 order.id,
             )
             return NOTHING
-        if order.status != OrderStatus.READY:
-            return _misfit(locker, event, f"collects order {order.id}, which is {order.status}")
+        if order.status not in (OrderStatus.READY, OrderStatus.EXPIRED) or order.kind != OrderKind.DELIVERY:
+            return _misfit(locker, event, f"collects {order.kind} {order.id}, which is {order.status}")
+        # Expired: a pickup made before the deadline that the locker reported after the expiry ran.
         return Effect(republish=True) if self._converge(session, locker, order, now, after) else NOTHING
+
+    def _retrieved(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
+        """A vendor took goods back: expired goods, or a resident's return."""
+        found = _order_parts(session, locker, event)
+        if isinstance(found, str):
+            return _misfit(locker, event, found)
+        order, parts = found
+        # Only goods the vendor was asked to take back (the grant comes from here, so nothing is early).
+        to_take_back = (OrderStatus.READY, OrderStatus.COLLECTED) if order.kind == OrderKind.RETURN else ()
+        if order.status not in (OrderStatus.EXPIRED, OrderStatus.RETURNED, *to_take_back):
+            return _misfit(locker, event, f"takes back {order.kind} {order.id}, which is {order.status}")
+        parts = [part for part in parts if part.vendor_id == event.vendor] or parts
+        if not order_facts.record(parts, Fact.RETRIEVED, event, now):
+            log.info(
+                "locker %s event %s: %s of order %s was already taken back",
+                locker.id,
+                event.id,
+                event.compartment,
+                order.id,
+            )
+            return NOTHING
+        self._converge(session, locker, order, now, after)
+        return Effect(republish=True)  # the retrieval grant shrinks with every part taken back
 
     def _unlocked(self, session: Session, locker: Locker, event: Event, now: datetime, after: AfterCommit) -> Effect:
         if not event.order:
@@ -193,13 +221,36 @@ class EventEffects:
         moved = False
         if order.status == OrderStatus.ASSIGNED and order_facts.complete(order.parts, Fact.LOADED):
             fact = order_facts.last(order.parts, Fact.LOADED)
-            vendor = _event_fields(session, fact.event).get("vendor")
-            who = f"vendor {vendor}" if vendor else "the vendor"
+            who = "the resident" if order.kind == OrderKind.RETURN else _who(session, fact)
             history.move(
                 order, OrderStatus.LOADED, fact.at, f"{_source(locker, fact)}: {who} closed {fact.compartment}"
             )
-            self._pickups.issue(session, order, locker, now)
+            if order.kind == OrderKind.RETURN:
+                takeback.return_ready(session, after, order, now)
+            else:
+                self._pickups.issue(session, order, locker, now)
             moved = True
+        if (
+            order.status == OrderStatus.READY
+            and order.kind == OrderKind.RETURN
+            and order_facts.complete(order.parts, Fact.RETRIEVED)
+        ):
+            fact = order_facts.last(order.parts, Fact.RETRIEVED)
+            cause = f"{_source(locker, fact)}: {_who(session, fact)} took the return from {fact.compartment}"
+            history.move(order, OrderStatus.COLLECTED, fact.at, cause)
+            return True
+        if order.status == OrderStatus.EXPIRED and all(order_facts.emptied(part) for part in order.parts):
+            taken = [known for part in order.parts if (known := order_facts.known(part, Fact.RETRIEVED))]
+            if taken:
+                fact = max(taken, key=lambda k: (k.ts or k.at, k.event or ""))
+                cause = f"{_source(locker, fact)}: {_who(session, fact)} took back {fact.compartment}"
+                history.move(order, OrderStatus.RETURNED, fact.at, cause)
+            else:
+                fact = order_facts.last(order.parts, Fact.COLLECTED)
+                cause = f"{_source(locker, fact)}: resident took {fact.compartment} before the deadline (reported late)"
+                history.move(order, OrderStatus.COLLECTED, fact.at, cause)
+                self._coldchain.close(session, after, order)
+            return True
         if order.status == OrderStatus.READY and order_facts.complete(order.parts, Fact.COLLECTED):
             fact = order_facts.last(order.parts, Fact.COLLECTED)
             method = _event_fields(session, fact.event).get("method")
@@ -230,6 +281,11 @@ def _event_fields(session: Session, event_id: str | None) -> dict:
     if event_id is None:
         return {}
     return session.scalar(select(EdgeEvent.fields).where(EdgeEvent.event_id == event_id)) or {}
+
+
+def _who(session: Session, fact: order_facts.Known) -> str:
+    vendor = _event_fields(session, fact.event).get("vendor")
+    return f"vendor {vendor}" if vendor else "the vendor"
 
 
 def _source(locker: Locker, fact: order_facts.Known) -> str:

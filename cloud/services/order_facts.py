@@ -1,4 +1,4 @@
-"""Facts about order parts that lockers report: loaded and collected, each with its time and event.
+"""Facts about order parts that lockers report: loaded, collected and retrieved, each with its time and event.
 
 Recording a fact commutes: whatever order events arrive in, a part ends up with the earliest event that
 reported it (by the locker's time, then event id), so repeats and replays change nothing.
@@ -17,7 +17,8 @@ from lockers.protocol.messages import Event
 
 class Fact(StrEnum):
     LOADED = "loaded"
-    COLLECTED = "collected"
+    COLLECTED = "collected"  # by the resident
+    RETRIEVED = "retrieved"  # taken back by the vendor
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,18 +32,23 @@ class Known:
 
 
 def known(part: OrderPart, fact: Fact) -> Known | None:
-    if fact is Fact.LOADED:
-        at, ts, event = part.loaded_at, part.loaded_ts, part.loaded_event
-    else:
-        at, ts, event = part.collected_at, part.collected_ts, part.collected_event
-    return None if at is None else Known(at, ts, event, part.compartment_id)
+    at = getattr(part, f"{fact}_at")
+    return (
+        None
+        if at is None
+        else Known(at, getattr(part, f"{fact}_ts"), getattr(part, f"{fact}_event"), part.compartment_id)
+    )
 
 
 def _store(part: OrderPart, fact: Fact, at: datetime, ts: datetime, event: str) -> None:
-    if fact is Fact.LOADED:
-        part.loaded_at, part.loaded_ts, part.loaded_event = at, ts, event
-    else:
-        part.collected_at, part.collected_ts, part.collected_event = at, ts, event
+    setattr(part, f"{fact}_at", at)
+    setattr(part, f"{fact}_ts", ts)
+    setattr(part, f"{fact}_event", event)
+
+
+def emptied(part: OrderPart) -> bool:
+    """The part left the locker: the resident collected it or the vendor took it back."""
+    return known(part, Fact.COLLECTED) is not None or known(part, Fact.RETRIEVED) is not None
 
 
 def record(parts: Sequence[OrderPart], fact: Fact, event: Event, now: datetime) -> bool:

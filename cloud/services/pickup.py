@@ -53,7 +53,8 @@ class ResidentView:
 # A locker's clock may run a little behind ours; a code must already work when the resident arrives.
 CLOCK_SKEW = timedelta(minutes=5)
 MIN_PICKUP = timedelta(hours=1)
-_PIN_HOLDERS = (OrderStatus.LOADED, OrderStatus.READY, OrderStatus.EXPIRED)
+# A return waiting for the resident (assigned) already holds its deposit PIN.
+_PIN_HOLDERS = (OrderStatus.ASSIGNED, OrderStatus.LOADED, OrderStatus.READY, OrderStatus.EXPIRED)
 
 
 class Pickups:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from cloud import qr
 from cloud.errors import Conflict
+from cloud.lifecycle import OrderKind
 from cloud.models import EdgeEvent, Order, Vendor
 from cloud.schemas import (
     ColdChainOut,
@@ -25,6 +26,7 @@ from lockers.layout import Size, Zone
 def order_out(order: Order) -> OrderOut:
     return OrderOut(
         id=order.id,
+        kind=OrderKind(order.kind),
         locker=order.locker_id,
         status=order.status,
         accessible=order.accessible,
@@ -38,6 +40,7 @@ def order_out(order: Order) -> OrderOut:
                 compartment=part.compartment_id,
                 loaded_at=part.loaded_at,
                 collected_at=part.collected_at,
+                retrieved_at=part.retrieved_at,
             )
             for part in order.parts
         ],

@@ -1,7 +1,7 @@
 """The cloud's wall-clock duties, in one background thread: desired states republished after the broker came
 back (a crashed broker may have lost its retained copies), lockers gone offline, gaps in lockers' event
 numbering (asking the locker to send them again, then alerting when they stay open too long), alerts nobody
-acknowledged, and retention of readings. (Alarm rules run on
+acknowledged, orders nobody collected in time (expiry.py), and retention of readings. (Alarm rules run on
 the lockers' own timestamps; these are about people and time passing here.) Each step reads first and opens
 a write transaction only when something must change."""
 
@@ -25,6 +25,7 @@ from cloud.services import readings, streams
 from cloud.services.aftercommit import AfterCommit, Republisher, Waker
 from cloud.services.alerts import OPEN, Alerts
 from cloud.services.commands import Commands
+from cloud.services.expiry import Expiry
 from cloud.settings import Settings
 from lockers.protocol.messages import MAX_RESEND
 from sensors.rules import AlarmKind
@@ -49,6 +50,7 @@ class Watchdog:
         presence: PresenceRule,
         commands: Commands | None = None,
         connections: Callable[[], int] | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -57,6 +59,7 @@ class Watchdog:
         self._notifier = notifier
         self._presence = presence
         self._commands = commands  # None: no resend requests
+        self._expiry = expiry  # None: orders are not expired (tests of other duties)
         self._connections = connections  # how often the MQTT session connected so far (None: not watched)
         # The start-up connection is covered by the runtime's first publish of every desired state; counting from
         # the first look instead missed a reconnection that came before it (a broker crash in the first seconds).
@@ -85,6 +88,7 @@ class Watchdog:
             self._guarded(self.request_resends, now)
             self._guarded(self.check_gaps, now)
             self._guarded(self.escalate, now)
+            self._guarded(self.expire, now)
             if last_purge is None or time.monotonic() - last_purge >= RETENTION_EVERY_S:
                 last_purge = time.monotonic()
                 self._guarded(self.purge, now)
@@ -95,6 +99,10 @@ class Watchdog:
             step(now)
         except Exception:  # a database outage: say so and try again next round
             log.exception("watchdog step %s failed", step.__name__)
+
+    def expire(self, now: datetime) -> int:
+        """Expire the orders nobody collected by their pickup deadline (expiry.py); how many."""
+        return self._expiry.sweep(now) if self._expiry is not None else 0
 
     # --- offline ----------------------------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class EventKind(StrEnum):
     DOOR_CLOSED = "door_closed"
     LOADED = "loaded"  # vendor drop-off finished: door opened and closed again
     COLLECTED = "collected"  # pickup finished: door opened and closed again
+    RETRIEVED = "retrieved"  # a vendor took goods back (expired, or returned by a resident): opened and closed
     CODE_REJECTED = "code_rejected"
     TAMPER = "tamper"  # door opened while locked
     SENSOR_FAULT = "sensor_fault"
@@ -153,6 +154,26 @@ class DropoffGrant(Message):
     opens: AwareDatetime | None = None
 
 
+class RetrievalGrant(Message):
+    """Goods a vendor is to take back with its vendor code: an order nobody collected, or a resident's return."""
+
+    order: str
+    vendor: str
+    compartments: list[CompartmentId] = Field(min_length=1)
+    reason: Literal["expired", "return"]
+
+
+class DepositGrant(Message):
+    """Compartments a resident's code opens to put something in (a return: crates, jars, packaging)."""
+
+    order: str
+    code_id: str
+    pin_hash: str | None = None
+    compartments: list[CompartmentId] = Field(min_length=1)
+    opens: AwareDatetime
+    until: AwareDatetime
+
+
 class EdgeSettings(Message):
     """Behaviour the cloud configures per locker."""
 
@@ -178,6 +199,8 @@ class DesiredState(Message):
     pin_salt: str = Field(pattern=r"^[0-9a-f]{32}$")
     pickups: list[PickupGrant] = []
     dropoffs: list[DropoffGrant] = []
+    retrievals: list[RetrievalGrant] = []  # absent from older clouds
+    deposits: list[DepositGrant] = []  # absent from older clouds
     revoked: list[str] = []
     settings: EdgeSettings = EdgeSettings()
     keys: list[TrustedKey] = Field([], max_length=16)

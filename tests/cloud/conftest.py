@@ -22,6 +22,7 @@ from lockers.mqtt import BrokerAddress, Inbound, MqttSession, Outbound
 from lockers.protocol.codec import decode, encode
 from lockers.protocol.messages import Command, DesiredState, Event, EventKind, Message
 from lockers.protocol.topics import Channel, topic
+from tests.cloud.servers import SmtpInbox, smtp_server
 from tests.support import wait_until
 
 with warnings.catch_warnings():
@@ -61,6 +62,13 @@ def db(database_url) -> Iterator[Database]:
         )
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SmtpInbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free port, and the inbox of what it accepted."""
+    with smtp_server() as running:
+        yield running
 
 
 @pytest.fixture

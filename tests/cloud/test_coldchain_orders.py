@@ -14,18 +14,11 @@ from lockers.protocol.messages import EventKind, Method
 from sensors.simulator import Fault
 from tests.cloud.coldchain_support import SimulatedSite, alerts
 from tests.cloud.conftest import ADMIN, cloud_settings, create_order, key
-from tests.cloud.servers import smtp_server
 from tests.cloud.test_edge_flow import wait_status
 from tests.support import wait_until
 
 MINUTE = 60.0
 VENDOR_MAIL = "boer@jansen.example"
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,14 +12,8 @@ from cloud.db import utcnow
 from cloud.models_monitoring import Notification
 from tests.cloud.coldchain_support import SimulatedSite, alerts
 from tests.cloud.conftest import ADMIN, cloud_settings
-from tests.cloud.servers import smtp_server, webhook_server
+from tests.cloud.servers import webhook_server
 from tests.support import wait_until
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as running:
-        yield running
 
 
 @pytest.fixture

@@ -54,6 +54,21 @@ class CodeBook:
         )
         return codes.issue_token(claims, key or self.key)
 
+    def deposit(
+        self, order: str, compartments: list[str], *, code_id: str, start: datetime = NOW - timedelta(hours=1)
+    ) -> str:
+        claims = codes.pickup_claims(
+            key_id=self.key_id,
+            locker=self.locker,
+            order=order,
+            compartments=compartments,
+            not_before=start,
+            valid_for=timedelta(hours=6),
+            code_id=code_id,
+            kind=codes.CodeKind.DEPOSIT,
+        )
+        return codes.issue_token(claims, self.key)
+
     def vendor(self, vendor: str, *, code_id: str, start: datetime = NOW - timedelta(days=30), days: int = 365) -> str:
         claims = codes.vendor_claims(
             key_id=self.key_id, vendor=vendor, not_before=start, valid_for=timedelta(days=days), code_id=code_id
@@ -85,7 +100,15 @@ def dropoff(
 
 
 def desired(
-    version: int = 1, *, pickups=(), dropoffs=(), revoked=(), issued_at: datetime = NOW, **settings
+    version: int = 1,
+    *,
+    pickups=(),
+    dropoffs=(),
+    retrievals=(),
+    deposits=(),
+    revoked=(),
+    issued_at: datetime = NOW,
+    **settings,
 ) -> DesiredState:
     return DesiredState(
         version=version,
@@ -93,6 +116,8 @@ def desired(
         pin_salt=SALT,
         pickups=list(pickups),
         dropoffs=list(dropoffs),
+        retrievals=list(retrievals),
+        deposits=list(deposits),
         revoked=list(revoked),
         settings=EdgeSettings(**settings),
     )

@@ -10,10 +10,12 @@ import pytest
 from dorpskluis import __version__
 from edge.agent import AgentError
 from lockers.protocol.messages import (
+    DepositGrant,
     EventKind,
     Method,
     RejectReason,
     Reported,
+    RetrievalGrant,
     StateMessage,
 )
 from lockers.protocol.topics import Channel
@@ -196,6 +198,51 @@ def test_vendor_code_opens_only_its_dropoffs_and_loads(cloud, config, book):
             RejectReason.NOTHING_TO_OPEN,
             "Nothing to load here for bakkerij-x.",
         )
+
+
+def test_vendor_takes_back_expired_goods_and_a_resident_puts_a_return_in(cloud, config, book):
+    state = DESIRED.model_copy(
+        update={
+            "version": 4,
+            "retrievals": [RetrievalGrant(order="ord-old", vendor="slagerij-y", compartments=["B5"], reason="expired")],
+            "deposits": [
+                DepositGrant(
+                    order="ret-1",
+                    code_id="dd000001",
+                    compartments=["C3"],
+                    opens=NOW - timedelta(hours=1),
+                    until=NOW + timedelta(days=400),
+                )
+            ],
+        }
+    )
+    cloud.publish_desired(state)
+    with running_rig(config) as rig:
+        reported_version(cloud, 4)
+        taking = rig.agent.scan(book.vendor("slagerij-y", code_id="cc000002"))
+        assert taking.ok and taking.opened == ["B4", "B5"] and taking.purpose == "load_and_retrieve"
+        rig.open_and_close("B5")
+        (retrieved,) = cloud.wait_events(K.RETRIEVED)
+        assert (retrieved.compartment, retrieved.order, retrieved.vendor, retrieved.method) == (
+            "B5",
+            "ord-old",
+            "slagerij-y",
+            Method.VENDOR,
+        )
+        assert cloud.events(K.LOADED) == []  # B4 (the drop-off) is still open, not yet closed
+
+        deposit = book.deposit("ret-1", ["C3"], code_id="dd000001", start=NOW - timedelta(hours=1))
+        putting = rig.agent.scan(deposit)
+        assert putting.ok and putting.opened == ["C3"] and putting.purpose == "deposit"
+        rig.open_and_close("C3")
+        (loaded,) = cloud.wait_events(K.LOADED)
+        assert (loaded.compartment, loaded.order, loaded.code_id, loaded.method) == (
+            "C3",
+            "ret-1",
+            "dd000001",
+            Method.QR,
+        )
+        assert rig.agent.scan(deposit).reason is RejectReason.ALREADY_USED
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.codecheck import CodeContext, Decision, Refusal, check_code
+from edge.codecheck import CodeContext, Decision, Purpose, Refusal, check_code
 from edge.keypad import KeypadState
 from edge.store import LoadedPart
 from lockers.codes import LEGACY_PIN_COST, hash_pin
-from lockers.door import DropoffSession, PickupSession
+from lockers.door import DepositSession, DropoffSession, PickupSession, RetrievalSession
 from lockers.layout import demo_layout
-from lockers.protocol.messages import EdgeSettings, Method, PickupGrant, RejectReason
+from lockers.protocol.messages import DepositGrant, EdgeSettings, Method, PickupGrant, RejectReason, RetrievalGrant
 from tests.edge.codes_fixture import NOW, CodeBook, desired, dropoff, grant
 
 BOOK = CodeBook()
@@ -99,7 +99,7 @@ def test_a_pickup_token_works_without_any_desired_state():
             lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", start=NOW + timedelta(minutes=5)),
             {},
             RejectReason.NOT_YET_VALID,
-            "This code is not valid yet.",
+            "Too early: this code works in 5 minutes.",
         ),
         (
             lambda: BOOK.pickup("o", ["B2"], code_id="aa0000f1", locker="demo-2"),
@@ -221,7 +221,81 @@ def test_a_drop_off_booked_ahead_opens_with_its_window(opens_in, opens):
     result = check_code(BOOK.vendor("kaas-z", code_id="cc000001"), context(desired=desired(dropoffs=[ahead])))
     assert isinstance(result, Decision) == opens
     if not opens:
-        assert result.reason is RejectReason.NOTHING_TO_OPEN
+        # Too early, not wrong: the vendor is told how long to wait (the 5 minutes' grace counted in).
+        assert result.reason is RejectReason.NOT_YET_VALID
+        assert result.message == "Too early: your drop-off here opens in 1 hour and 55 minutes."
+        assert result.wait == timedelta(hours=1, minutes=55)
+
+
+def test_vendor_code_opens_goods_to_take_back_beside_its_drop_offs():
+    # An expired order and a resident's return wait for bakkerij-x; its drop-offs open as before.
+    back = [
+        RetrievalGrant(order="ord-old", vendor="bakkerij-x", compartments=["B1"], reason="expired"),
+        RetrievalGrant(order="ret-1", vendor="bakkerij-x", compartments=["C2"], reason="return"),
+        RetrievalGrant(order="ret-2", vendor="kaas-z", compartments=["C1"], reason="return"),
+    ]
+    state = DESIRED.model_copy(update={"retrievals": back})
+    decision = check_code(BOOK.vendor("bakkerij-x", code_id="cc000001"), context(desired=state))
+    assert isinstance(decision, Decision)
+    assert dict(decision.sessions) == {
+        "A1": DropoffSession(order="ord-7", vendor="bakkerij-x"),
+        "A3": DropoffSession(order="ord-8", vendor="bakkerij-x"),
+        "B1": RetrievalSession(order="ord-old", vendor="bakkerij-x"),
+        "C2": RetrievalSession(order="ret-1", vendor="bakkerij-x"),
+    }
+    assert decision.purpose == Purpose.LOAD_AND_RETRIEVE
+    assert decision.message == (
+        "Compartments A1, A3, B1 and C2 are open. Load A1 and A3; take back what is in B1 and C2. "
+        "Close the doors afterwards."
+    )
+    only_back = check_code(BOOK.vendor("kaas-z", code_id="cc000002"), context(desired=desired(retrievals=back)))
+    assert isinstance(only_back, Decision) and only_back.purpose == Purpose.RETRIEVE
+    assert only_back.message == "Compartment C1 is open. Please take the goods back and close the door."
+    assert only_back.consume is None
+
+
+def _deposit_grant(pin: str | None, *, opens=NOW - timedelta(hours=1), until=NOW + timedelta(hours=5)):
+    return DepositGrant(
+        order="ret-9",
+        code_id="dd000001",
+        pin_hash=hash_pin(pin, DESIRED.pin_salt) if pin else None,
+        compartments=["C2"],
+        opens=opens,
+        until=until,
+    )
+
+
+def test_a_deposit_code_opens_the_booked_compartment_once_to_put_a_return_in():
+    token = BOOK.deposit("ret-9", ["C2"], code_id="dd000001")
+    decision = check_code(token, context(desired=None))  # self-contained, like a pickup code
+    assert isinstance(decision, Decision)
+    assert decision.sessions == (("C2", DepositSession(order="ret-9", code_id="dd000001", method=Method.QR)),)
+    assert (decision.purpose, decision.consume) == (Purpose.DEPOSIT, "dd000001")
+    assert decision.message == "Compartment C2 is open. Please put your return in and close the door."
+    again = check_code(token, context(consumed=frozenset({"dd000001"})))
+    assert isinstance(again, Refusal) and again.reason is RejectReason.ALREADY_USED
+
+
+@pytest.mark.parametrize(
+    ("opens", "until", "reason", "message"),
+    [
+        (NOW - timedelta(hours=1), NOW + timedelta(hours=5), None, None),
+        (NOW + timedelta(hours=3), NOW + timedelta(hours=5), RejectReason.NOT_YET_VALID, "2 hours and 55 minutes"),
+        (NOW - timedelta(hours=5), NOW - timedelta(minutes=1), RejectReason.EXPIRED, "This code has expired."),
+    ],
+    ids=["in-window", "too-early", "window-closed"],
+)
+def test_a_deposit_pin_opens_within_its_window(opens, until, reason, message):
+    state = desired(deposits=[_deposit_grant("551234", opens=opens, until=until)])
+    result = check_code("551234", context(desired=state, keypad=KeypadState(failures=2)))
+    if reason is None:
+        assert isinstance(result, Decision)
+        assert result.sessions == (("C2", DepositSession(order="ret-9", code_id="dd000001", method=Method.PIN)),)
+        assert result.keypad == KeypadState()  # a right PIN resets the count
+    else:
+        assert isinstance(result, Refusal) and result.reason is reason
+        assert message in result.message
+        assert result.keypad.failures == 2  # a right PIN at the wrong time is not a wrong guess
 
 
 def test_revoked_vendor_code():

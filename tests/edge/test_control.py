@@ -59,9 +59,16 @@ def test_scan_round_trip(served, rig, cloud):
     locker = rig.config.locker
     answer = request(locker, {"cmd": "scan", "code": "482913"})
     assert answer["ok"] is True and answer["opened"] == ["B2", "C1"] and answer["reason"] is None
-    assert "B2 and C1" in answer["message"]
+    assert "B2 and C1" in answer["message"] and answer["purpose"] == "collect"
     again = request(locker, {"cmd": "scan", "code": "482913"})
-    assert again == {"ok": False, "opened": [], "reason": "already_used", "message": "This code has already been used."}
+    assert again == {
+        "ok": False,
+        "opened": [],
+        "reason": "already_used",
+        "message": "This code has already been used.",
+        "purpose": None,
+        "wait_s": None,
+    }
 
 
 def test_status(served, rig):
