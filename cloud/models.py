@@ -96,6 +96,8 @@ class Order(Base):
     # "delivery": vendors load, the resident collects. "return": the resident puts crates, jars or packaging in
     # with a deposit code, and the vendor takes them back with its vendor code.
     kind: Mapped[str] = mapped_column(String(8), default="delivery", server_default="delivery")
+    # Of a return: the collected order whose crates, jars or packaging go back.
+    returns_order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # The booking: from the drop-off window's start to the resident's pickup time (None in rows made before
     # bookings in time: the creation time and the end of the window plus the food's shortest wait).

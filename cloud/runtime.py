@@ -34,6 +34,7 @@ from cloud.services.lockers import Lockers
 from cloud.services.monitoring import Monitoring
 from cloud.services.orders import Orders
 from cloud.services.pickup import Pickups
+from cloud.services.returns import Returns
 from cloud.services.vendors import Vendors
 from cloud.services.watchdog import Watchdog
 from cloud.settings import Settings
@@ -55,6 +56,7 @@ class CloudRuntime:
     desired: DesiredStates
     orders: Orders
     pickups: Pickups
+    returns: Returns
     vendors: Vendors
     lockers: Lockers
     commands: Commands
@@ -133,6 +135,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         desired=desired,
         orders=Orders(db, settings, links, desired),
         pickups=pickups,
+        returns=Returns(db, settings, keys, links, pickups, desired),
         vendors=Vendors(db, keys, settings.admin_key_value()),
         lockers=Lockers(db, desired, presence, settings.event_gap_alert_s),
         commands=commands,

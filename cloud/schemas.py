@@ -53,6 +53,17 @@ class WindowIn(_Request):
     end: AwareDatetime
 
 
+class ReturnCreate(_Request):
+    """A resident returns crates, jars or packaging of a collected order to one of its vendors."""
+
+    vendor: Ref | None = Field(None, description="whose they are; may be left out when the order had one vendor")
+    locker: Ref | None = Field(None, description="where the resident brings it; default: the order's locker")
+    size: Size = Field(Size.M, description="the compartment size the return needs")
+    window: WindowIn | None = Field(
+        None, description="when the resident brings it; default: from now for DK_DROPOFF_WINDOW_HOURS"
+    )
+
+
 class OrderCreate(_Request):
     locker: Ref
     resident: ResidentIn
@@ -194,6 +205,14 @@ class DropoffOut(BaseModel):
     loaded_at: datetime | None = Field(None, description="when the last of them was loaded; null while pending")
 
 
+class TakeBackOut(BaseModel):
+    order: str
+    locker: str
+    compartments: list[str]
+    reason: Literal["expired", "return"] = Field(description="nobody collected the order, or a resident's return")
+    since: datetime = Field(description="the pickup deadline that passed, or when the resident brought the return")
+
+
 class VendorOut(BaseModel):
     id: str
     name: str
@@ -201,6 +220,7 @@ class VendorOut(BaseModel):
     email: str | None
     code: VendorCodeOut
     dropoffs: list[DropoffOut]
+    take_back: list[TakeBackOut] = Field(description="goods to take back with the vendor code, oldest first")
 
 
 class VendorCreated(VendorOut):

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     expiry_hours_ambient: float = Field(48, gt=0, le=24 * 14)
     resident_link_days: float = Field(30, gt=0, le=400, description="resident links work this long after the deadline")
     dropoff_window_hours: float = Field(24, gt=0, le=24 * 14, description="how long a vendor may load")
+    return_collect_hours: float = Field(
+        72, gt=0, le=24 * 14, description="how long a vendor has to take a resident's return back"
+    )
 
     # Cold chain: what happens to breached goods, how long readings are kept, when people are chased.
     coldchain_policy: Literal["warn", "block"] = Field(

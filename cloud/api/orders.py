@@ -10,7 +10,7 @@ from cloud.api.deps import CallerDep, ClientDep, OptionalCallerDep, RuntimeDep, 
 from cloud.errors import Unauthorized
 from cloud.lifecycle import OrderStatus
 from cloud.ratelimit import LINK_FAILURES
-from cloud.schemas import OrderColdChainOut, OrderCreate, OrderOut, PickupOut, error_responses
+from cloud.schemas import OrderColdChainOut, OrderCreate, OrderOut, PickupOut, ReturnCreate, error_responses
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -63,6 +63,31 @@ def get_pickup(
         return runtime.pickups.show(session, order_id, caller, token)
     with runtime.auth_limiter.attempt(client, LINK_FAILURES):
         return runtime.pickups.show(session, order_id, caller, token)
+
+
+@router.post(
+    "/{order_id}/returns",
+    status_code=201,
+    summary="Book a compartment for the resident to return crates, jars or packaging of a collected order",
+    responses=error_responses(401, 403, 404, 409, 410, 422, 429),
+)
+def book_return(
+    order_id: str,
+    body: ReturnCreate,
+    caller: OptionalCallerDep,
+    client: ClientDep,
+    runtime: RuntimeDep,
+    token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
+) -> OrderOut:
+    """The return is an order of kind `return`: its deposit code (`GET /api/v1/orders/{return}/pickup`) opens
+    the compartment in its window; the vendor is told once it is in and takes it back with its vendor code.
+    409 with `alternatives` when the locker is full then."""
+    if caller is None and token is None:
+        raise Unauthorized("send your API key in the X-API-Key header, or use the resident link's token")
+    if token is None:
+        return runtime.returns.book(order_id, body, caller, None)
+    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
+        return runtime.returns.book(order_id, body, None, token)
 
 
 @router.get(

@@ -46,6 +46,13 @@ def lock_locker(session: Session, locker_id: str) -> tuple[str, str | None]:
     return found.id, found.village
 
 
+def unused_order_id(session: Session) -> str:
+    while True:
+        candidate = new_order_id()
+        if session.get(Order, candidate) is None:
+            return candidate
+
+
 class Orders:
     """The order use cases behind /api/v1/orders."""
 
@@ -68,7 +75,7 @@ class Orders:
             bookings.move(session, plan.moves, now)
             chosen = plan.compartments
             order = Order(
-                id=self._unused_order_id(session),
+                id=unused_order_id(session),
                 locker_id=locker_id,
                 resident_name=request.resident.name,
                 resident_email=request.resident.email,
@@ -137,13 +144,6 @@ class Orders:
                 raise InvalidRequest(f"{where}: no vendor {part.vendor!r}")
             vendors.append(part.vendor)
         return vendors
-
-    @staticmethod
-    def _unused_order_id(session: Session) -> str:
-        while True:
-            candidate = new_order_id()
-            if session.get(Order, candidate) is None:
-                return candidate
 
     def get(self, session: Session, caller: Caller, order_id: str) -> OrderOut:
         return views.order_out(self._visible(session, caller, order_id))

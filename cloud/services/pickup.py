@@ -12,8 +12,8 @@ from cloud import qr
 from cloud.db import utcnow
 from cloud.errors import Conflict, Forbidden, Gone
 from cloud.keys import KeyRing
-from cloud.lifecycle import OrderStatus
-from cloud.models import Locker, Order
+from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderKind, OrderStatus
+from cloud.models import Locker, Order, Vendor
 from cloud.schemas import ColdChainPartOut, GeoPoint, OrderColdChainOut, PickupOut
 from cloud.services import history, views
 from cloud.services.access import Caller, may_see_order
@@ -36,6 +36,7 @@ class ResidentView:
     """The resident's page: no names of other people, no vendor keys; the code only while it can be used."""
 
     order: str
+    kind: str  # OrderKind: a delivery to collect, or a return to bring
     status: str
     blocked: bool
     locker_name: str
@@ -48,6 +49,10 @@ class ResidentView:
     deadline: datetime | None
     breached: bool
     record: tuple[ColdChainPartOut, ...]
+    vendors: tuple[tuple[str, str], ...] = ()  # (id, name) of the order's vendors
+    window: tuple[datetime, datetime] | None = None  # of a return: when the resident may bring it
+    may_return: bool = False  # a collected delivery with no return booked yet: crates may go back
+    open_return: str | None = None  # the page of the return booked for this order (a relative link)
 
 
 # A locker's clock may run a little behind ours; a code must already work when the resident arrives.
@@ -87,12 +92,7 @@ class Pickups:
             not_before=not_before,
             valid_for=self.deadline(order, now) - not_before,
         )
-        taken = session.scalars(
-            select(Order.pin).where(
-                Order.locker_id == locker.id, Order.status.in_(_PIN_HOLDERS), Order.pin.is_not(None)
-            )
-        ).all()
-        pin = new_pin(set(taken))
+        pin = new_pin(self.pins_in_use(session, locker.id))
         order.code_id = claims.code_id
         order.code_token = issue_token(claims, self._keys.private_key)
         order.pin = pin
@@ -106,13 +106,28 @@ class Pickups:
             f"pickup code {claims.code_id} issued; resident not notified: no notification channel is configured",
         )
 
+    @staticmethod
+    def pins_in_use(session: Session, locker_id: str) -> set[str]:
+        """PINs of the locker's orders that may still open something: a new PIN must differ from all of them."""
+        return set(
+            session.scalars(
+                select(Order.pin).where(
+                    Order.locker_id == locker_id, Order.status.in_(_PIN_HOLDERS), Order.pin.is_not(None)
+                )
+            )
+        )
+
+    def link_token(self, order_id: str) -> str:
+        """The token of the order's resident link."""
+        return self._links.token(order_id)
+
     def resident_url(self, order_id: str) -> str:
         return views.resident_url(self._settings.public_url, order_id, self._links.token(order_id))
 
     def show(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> PickupOut:
         """The pickup code of a ready order for its vendor, an admin, or whoever holds the resident link."""
-        order = self._for_link_or_caller(session, order_id, caller, token)
-        _require_ready(order)
+        order = self.for_link_or_caller(session, order_id, caller, token)
+        _require_code(order)
         if order.pickup_blocked:
             raise Conflict(
                 f"order {order.id} can no longer be collected: its goods got too warm while waiting in the locker "
@@ -122,7 +137,7 @@ class Pickups:
 
     def coldchain(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> OrderColdChainOut:
         """The cold-chain view of an order, for the same people as its pickup code, at any status."""
-        order = self._for_link_or_caller(session, order_id, caller, token)
+        order = self.for_link_or_caller(session, order_id, caller, token)
         return OrderColdChainOut(
             order=order.id,
             status=order.status,
@@ -139,12 +154,17 @@ class Pickups:
 
     def resident_view(self, session: Session, order_id: str, token: str) -> ResidentView:
         """What the resident's page shows: the code while the order is ready, the cold-chain record after."""
-        order = self._for_link_or_caller(session, order_id, None, token)
+        order = self.for_link_or_caller(session, order_id, None, token)
         locker = session.get(Locker, order.locker_id)
-        ready = order.status == OrderStatus.READY and not order.pickup_blocked and order.pin and order.code_token
+        usable = OrderStatus.ASSIGNED if order.kind == OrderKind.RETURN else OrderStatus.READY
+        ready = order.status == usable and not order.pickup_blocked and order.pin and order.code_token
         record = views.coldchain_out(order)
+        booked = session.scalar(
+            select(Order.id).where(Order.returns_order_id == order.id, Order.status.in_(HOLDS_COMPARTMENTS)).limit(1)
+        )
         return ResidentView(
             order=order.id,
+            kind=order.kind,
             status=order.status,
             blocked=order.pickup_blocked,
             locker_name=locker.name if locker else order.locker_id,
@@ -161,9 +181,18 @@ class Pickups:
             deadline=order.pickup_deadline,
             breached=views.coldchain_breached(order),
             record=tuple(record.parts) if record else (),
+            vendors=tuple(
+                (v.id, v.name)
+                for v in session.scalars(select(Vendor).where(Vendor.id.in_(order.vendor_ids)).order_by(Vendor.name))
+            ),
+            window=(order.dropoff_from or order.created_at, order.dropoff_until)
+            if order.kind == OrderKind.RETURN
+            else None,
+            may_return=order.kind == OrderKind.DELIVERY and order.status == OrderStatus.COLLECTED and booked is None,
+            open_return=f"/r/{booked}?token={self.link_token(booked)}" if booked else None,
         )
 
-    def _for_link_or_caller(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
+    def for_link_or_caller(self, session: Session, order_id: str, caller: Caller | None, token: str | None) -> Order:
         order = find_order(session, order_id)
         if token is not None:
             if not same_secret(token, order.resident_token_hash):
@@ -179,8 +208,19 @@ class Pickups:
         return order
 
 
-def _require_ready(order: Order) -> None:
+def _require_code(order: Order) -> None:
+    """A delivery's code is shown while it is ready; a return's (the deposit code) while it awaits the resident."""
     status = OrderStatus(order.status)
+    if order.kind == OrderKind.RETURN:
+        if status is OrderStatus.ASSIGNED:
+            return
+        reasons = {
+            OrderStatus.LOADED: "the return is in the locker",
+            OrderStatus.READY: "the return is in the locker and its vendor has been told",
+            OrderStatus.COLLECTED: "the vendor has taken the return back",
+            OrderStatus.CANCELLED: "it was cancelled",
+        }
+        raise Conflict(f"return {order.id} is {status}: {reasons.get(status, 'its code no longer opens anything')}")
     if status is OrderStatus.READY:
         return
     reasons = {

@@ -7,16 +7,16 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cloud.db import Database, utcnow
 from cloud.errors import Conflict, InvalidRequest, NotFound
 from cloud.keys import KeyRing
-from cloud.lifecycle import OrderStatus
+from cloud.lifecycle import OrderKind, OrderStatus
 from cloud.models import Locker, Order, OrderPart, Vendor
 from cloud.models_access import Integration
-from cloud.schemas import DropoffOut, GeoPoint, VendorCreate, VendorCreated, VendorOut, VendorSummary
+from cloud.schemas import DropoffOut, GeoPoint, TakeBackOut, VendorCreate, VendorCreated, VendorOut, VendorSummary
 from cloud.services import views
 from cloud.services.access import VendorCaller
 from cloud.services.lockers import location_of
@@ -126,6 +126,7 @@ class Vendors:
             email=vendor.email,
             code=views.vendor_code_out(vendor),
             dropoffs=pending_dropoffs(session, vendor.id),
+            take_back=to_take_back(session, vendor.id),
         )
 
 
@@ -142,6 +143,7 @@ class LockerDay:
     bring: tuple[DropoffOut, ...]
     later: tuple[DropoffOut, ...]
     delivered: tuple[DropoffOut, ...]
+    take_back: tuple[TakeBackOut, ...] = ()
 
 
 def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: datetime) -> list[LockerDay]:
@@ -150,7 +152,8 @@ def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: dat
     during the day; lockers with something to bring first."""
     pending = pending_dropoffs(session, vendor_id)
     delivered = delivered_between(session, vendor_id, day_start, day_end)
-    ids = sorted({d.locker for d in pending} | {d.locker for d in delivered})
+    back = to_take_back(session, vendor_id)
+    ids = sorted({d.locker for d in pending} | {d.locker for d in delivered} | {b.locker for b in back})
     lockers = {locker.id: locker for locker in session.scalars(select(Locker).where(Locker.id.in_(ids)))}
     plan = []
     for locker_id in ids:
@@ -165,9 +168,48 @@ def day_plan(session: Session, vendor_id: str, day_start: datetime, day_end: dat
                 bring=tuple(d for d in pending if d.locker == locker_id and d.dropoff_from < day_end),
                 later=tuple(d for d in pending if d.locker == locker_id and d.dropoff_from >= day_end),
                 delivered=tuple(d for d in delivered if d.locker == locker_id),
+                take_back=tuple(b for b in back if b.locker == locker_id),
             )
         )
-    return sorted(plan, key=lambda day: (not day.bring, day.name))
+    return sorted(plan, key=lambda day: (not (day.bring or day.take_back), day.name))
+
+
+def to_take_back(session: Session, vendor_id: str) -> list[TakeBackOut]:
+    """Goods this vendor is to take back, per order, oldest first: expired orders and residents' returns."""
+    rows = session.execute(
+        select(
+            Order.id, Order.locker_id, Order.kind, Order.pickup_deadline, OrderPart.compartment_id, OrderPart.loaded_at
+        )
+        .join(OrderPart, OrderPart.order_id == Order.id)
+        .where(
+            OrderPart.vendor_id == vendor_id,
+            OrderPart.compartment_id.is_not(None),
+            OrderPart.loaded_at.is_not(None),
+            OrderPart.collected_at.is_(None),
+            OrderPart.retrieved_at.is_(None),
+            or_(
+                (Order.kind == OrderKind.DELIVERY) & (Order.status == OrderStatus.EXPIRED),
+                (Order.kind == OrderKind.RETURN) & (Order.status == OrderStatus.READY),
+            ),
+        )
+        .order_by(Order.id, OrderPart.compartment_id)
+    ).all()
+    grouped: dict[str, TakeBackOut] = {}
+    for order_id, locker_id, kind, deadline, compartment, loaded_at in rows:
+        is_return = kind == OrderKind.RETURN
+        back = grouped.setdefault(
+            order_id,
+            TakeBackOut(
+                order=order_id,
+                locker=locker_id,
+                compartments=[],
+                reason="return" if is_return else "expired",
+                since=loaded_at if is_return else deadline,
+            ),
+        )
+        if compartment not in back.compartments:
+            back.compartments.append(compartment)
+    return sorted(grouped.values(), key=lambda b: (b.since, b.order))
 
 
 def pending_dropoffs(session: Session, vendor_id: str) -> list[DropoffOut]:
@@ -197,7 +239,12 @@ def _dropoffs(session: Session, vendor_id: str, *conditions) -> list[DropoffOut]
             OrderPart.loaded_at,
         )
         .join(OrderPart, OrderPart.order_id == Order.id)
-        .where(OrderPart.vendor_id == vendor_id, OrderPart.compartment_id.is_not(None), *conditions)
+        .where(
+            OrderPart.vendor_id == vendor_id,
+            OrderPart.compartment_id.is_not(None),
+            Order.kind == OrderKind.DELIVERY,  # a return's parts are brought by the resident
+            *conditions,
+        )
         .order_by(Order.dropoff_until, Order.created_at, Order.id, OrderPart.compartment_id)
     ).all()
     grouped: dict[str, DropoffOut] = {}

@@ -96,10 +96,15 @@ def test_an_order_nobody_collected_expires_and_each_vendor_takes_its_goods_back(
         text = mail.get_content()
         assert f"compartment {compartment_id} of locker {locker}" in text and "Your vendor code opens it" in text
 
+    (back,) = client.get("/api/v1/vendors/me", headers=key(farmer)).json()["take_back"]
+    assert (back["order"], back["compartments"], back["reason"]) == (oid, [b_compartment], "expired")
+    assert datetime.fromisoformat(back["since"]) == deadline
+
     edge.event(EventKind.RETRIEVED, compartment=b_compartment, order=oid, vendor="boer-jansen", method=Method.VENDOR)
     shrunk = edge.latest_desired(desired.version + 1)
     assert [(g.vendor, g.compartments) for g in shrunk.retrievals] == [("bakker-de-vries", [a_compartment])]
     assert client.get(f"/api/v1/orders/{oid}", headers=ADMIN).json()["status"] == "expired"
+    assert client.get("/api/v1/vendors/me", headers=key(farmer)).json()["take_back"] == []
 
     taken = edge.event(
         EventKind.RETRIEVED, compartment=a_compartment, order=oid, vendor="bakker-de-vries", method=Method.VENDOR

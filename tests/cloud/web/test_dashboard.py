@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
@@ -187,6 +187,31 @@ def test_the_vendors_day_lists_what_to_bring_per_locker_and_what_was_brought(cli
     assert f"bestelling {brought['id']}" in done_item.get_text() and re.search(r"om \d\d:\d\d", done_item.get_text())
     statuses = {row.th.get_text(): row.select("td")[1].get_text() for row in page.select("table.fleet tbody tr")}
     assert statuses[brought["id"]] == "klaar om op te halen" and statuses[pending["id"]] == "wacht op levering"
+
+
+def test_the_vendors_day_lists_goods_to_take_back(client, locker, farmer, edge):
+    expired = create_order(client, key(farmer), locker, ("chilled", "S"))
+    returned = create_order(client, key(farmer), locker, ("ambient", "S"))
+    for order in (expired, returned):
+        edge.event(EventKind.LOADED, compartment=order["compartments"][0], order=order["id"], vendor=farmer["id"])
+        wait_status(client, order["id"], key(farmer), "ready")
+    edge.event(EventKind.COLLECTED, compartment=returned["compartments"][0], order=returned["id"], method=Method.PIN)
+    wait_status(client, returned["id"], key(farmer), "collected")
+    deadline = client.get(f"/api/v1/orders/{expired['id']}", headers=key(farmer)).json()["pickup_deadline"]
+    client.app.state.runtime.watchdog.expire(datetime.fromisoformat(deadline))
+    crates = client.post(f"/api/v1/orders/{returned['id']}/returns", headers=key(farmer), json={"size": "S"}).json()
+    edge.event(EventKind.LOADED, compartment=crates["compartments"][0], order=crates["id"], method=Method.PIN)
+    wait_status(client, crates["id"], key(farmer), "ready")
+
+    login(client, farmer["api_key"])
+    page = BeautifulSoup(client.get("/vendor").text, "html.parser")
+    (day,) = page.select("article.locker-day")
+    back = day.find("h4", string=TEXTS["nl"]["vendor_take_back"]).find_next_sibling("ul")
+    items = [words(li) for li in back.select("li")]
+    # oldest first: the return came in now, the expired order's deadline was set (a day ahead) for this test
+    assert items[0].startswith(f"vak {crates['compartments'][0]} · bestelling {crates['id']} · retour van een klant")
+    assert items[1].startswith(f"vak {expired['compartments'][0]} · bestelling {expired['id']} · niet opgehaald vóór ")
+    assert TEXTS["nl"]["vendor_none"] not in page.get_text()
 
 
 def words(element) -> str:

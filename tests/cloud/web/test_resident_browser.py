@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from lockers.protocol.messages import EventKind
+from lockers.protocol.messages import EventKind, Method
 from tests.browser import serious_violations
 from tests.cloud.conftest import EdgeProbe
 from tests.support import wait_until
@@ -83,3 +83,37 @@ def test_a_wrong_link_says_so_plainly_and_accessibly(live, page, screenshot):
     assert page.locator("h1").inner_text() == "Deze link werkt niet"
     assert serious_violations(page) == []
     screenshot(page, "resident-bad-link-nl")
+
+
+def test_after_pickup_the_resident_books_a_compartment_to_return_the_crates(live, broker, page, screenshot):
+    order, pickup = ready_order(live, broker)
+    with EdgeProbe(broker, "kerk-web") as edge:
+        for compartment in order["compartments"]:
+            edge.event(EventKind.COLLECTED, compartment=compartment, order=order["id"], method=Method.PIN)
+        wait_until(
+            lambda: live.http.get(f"/api/v1/orders/{order['id']}").json()["status"] == "collected", 10, "collected"
+        )
+    page.goto(local(live, pickup["resident_url"]))
+    offer = page.get_by_role("region", name="Kratten, potten of verpakking terugbrengen?")
+    assert "Met de code zet u alles binnen een dag in de kluis" in offer.inner_text()
+    page.get_by_label("een krat (middelgroot vak)").check()
+    page.get_by_role("button", name="Vak reserveren").click()
+
+    page.wait_for_url(re.compile(r"/r/\w+\?token="))
+    assert page.locator("h1").inner_text() == "Breng uw retour"
+    body = page.locator("main").inner_text()
+    assert "Zet uw kratten, potten of verpakking voor Boer Jansen in de kluis bij Dorpshuis De Kern." in body
+    assert re.search(r"Tussen \w+dag \d+ \w+, \d\d:\d\d en \w+dag \d+ \w+, \d\d:\d\d", body)
+    assert re.fullmatch(r"\d{3} \d{3}", page.locator(".pin").inner_text())
+    assert page.locator("figure[role=img] svg").count() == 1
+    assert serious_violations(page) == []
+    screenshot(page, "resident-return-nl")
+    return_id = urlsplit(page.url).path.rsplit("/", 1)[1]
+    booked = live.http.get(f"/api/v1/orders/{return_id}").json()
+    assert (booked["kind"], booked["status"], booked["parts"][0]["size"]) == ("return", "assigned", "M")
+
+    # the order's own page now leads to the return instead of offering a second one
+    page.goto(local(live, pickup["resident_url"]))
+    page.get_by_role("link", name="Naar uw retourcode").click()
+    page.wait_for_url(re.compile(rf"/r/{return_id}\?"))
+    assert page.locator("h1").inner_text() == "Breng uw retour"

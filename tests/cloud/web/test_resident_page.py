@@ -129,3 +129,43 @@ def test_after_pickup_the_page_shows_the_cold_chain_record(client, locker, farme
     assert TEXTS["nl"]["collected_lead"] in page.text and "<table" in page.text
     assert f"{compartment} (koel)" in page.text
     assert code["pin"] not in page.text  # the code is gone once used
+
+
+def collected(client, locker, farmer, edge) -> dict:
+    order = create_order(client, key(farmer), locker, ("ambient", "S"))
+    (compartment,) = order["compartments"]
+    edge.event(EventKind.LOADED, compartment=compartment, order=order["id"], vendor=farmer["id"])
+    wait_status(client, order["id"], key(farmer), "ready")
+    edge.event(EventKind.COLLECTED, compartment=compartment, order=order["id"], method=Method.PIN)
+    return wait_status(client, order["id"], key(farmer), "collected")
+
+
+def test_the_return_form_books_once_and_refuses_plainly(client, locker, farmer, edge):
+    waiting = create_order(client, key(farmer), locker, ("ambient", "S"))
+    assert TEXTS["nl"]["offer_title"] not in client.get(page_url(client, waiting["id"])).text  # not yet collected
+    order = collected(client, locker, farmer, edge)
+    url = page_url(client, order["id"])
+    page = client.get(url).text
+    assert TEXTS["nl"]["offer_title"] in page and 'name="vendor"' not in page  # one vendor: nothing to choose
+    token = url.split("token=")[1]
+    form = {"token": token, "lang": "en", "size": "L"}
+
+    booked = client.post(f"/r/{order['id']}/return", data=form, follow_redirects=False)
+    assert booked.status_code == 303
+    (returned,) = client.get("/api/v1/orders?locker=" + locker, headers=ADMIN).json()[:1]
+    assert (returned["kind"], returned["parts"][0]["size"]) == ("return", "L")
+    assert (
+        booked.headers["location"]
+        == f"/r/{returned['id']}?token={client.app.state.runtime.pickups.link_token(returned['id'])}&lang=en"
+    )
+    shown = client.get(booked.headers["location"]).text
+    assert TEXTS["en"]["return_title"] in shown and returned["id"] in shown
+    assert TEXTS["nl"]["offer_open"] in client.get(url).text
+
+    twice = client.post(f"/r/{order['id']}/return", data=form)
+    assert twice.status_code == 409 and f"already has return {returned['id']} booked" in twice.text
+    assert TEXTS["en"]["offer_failed_title"] in twice.text
+    bad_size = client.post(f"/r/{order['id']}/return", data={**form, "size": "XXL"})
+    assert bad_size.status_code == 422 and TEXTS["en"]["offer_bad"] in bad_size.text
+    wrong = client.post(f"/r/{order['id']}/return", data={**form, "token": "guessed"})
+    assert wrong.status_code == 404 and TEXTS["en"]["link_invalid_title"] in wrong.text
