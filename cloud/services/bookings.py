@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud import packing
 from cloud.assignment import Held, NoFit, PartNeed, Plan, Slot, Window, book
 from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
 from cloud.models import Compartment, Locker, Order, OrderPart
@@ -130,7 +131,7 @@ def place(session: Session, locker_id: str, wanted: Wanted, *, now: datetime, vi
     """Where the order's parts go at the locker; LockerFull with alternatives when they do not fit."""
     slots, held = slots_and_held(session, locker_id, now)
     try:
-        return book(wanted.needs(), slots, held, locker=locker_id, accessible=wanted.accessible)
+        return packing.book(wanted.needs(), slots, held, locker=locker_id, accessible=wanted.accessible)
     except NoFit as refusal:
         found = alternatives(session, locker_id, wanted, now, village, (slots, held))
         raise LockerFull(refusal.detail, found) from None
@@ -170,6 +171,8 @@ def alternatives(
 
 
 def _fits(needs: list[PartNeed], slots: list[Slot], held: list[Held], locker: str, accessible: bool) -> bool:
+    """Whether the order fits as the bookings lie or after planning the movable ones again (the exact repacking
+    would cost seconds over hundreds of candidate windows)."""
     try:
         book(needs, slots, held, locker=locker, accessible=accessible)
     except NoFit:
