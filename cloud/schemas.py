@@ -296,7 +296,10 @@ class CompartmentOut(BaseModel):
     accessible: bool
     occupied: bool
     order: str | None = Field(None, description="shown to admins and to the vendor of that order")
-    status: Literal["free", "reserved", "loaded", "ready", "expired"]
+    status: Literal["free", "reserved", "loaded", "ready", "expired", "return"] = Field(
+        description="what it holds or waits for now; return: a resident's return waiting for its vendor"
+    )
+    booked_from: datetime | None = Field(None, description="free now, booked from then (a later drop-off window)")
     door: Literal["open", "closed", "unknown"]
     celsius: float | None
 

@@ -7,12 +7,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.db import Database, utcnow
 from cloud.errors import Conflict, NotFound
-from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderStatus
+from cloud.lifecycle import HOLDS_COMPARTMENTS, OrderKind, OrderStatus
 from cloud.models import Compartment, EdgeEvent, LatestReading, Locker, Order, OrderPart
 from cloud.models_edge import EventStream
 from cloud.presence import PresenceRule
@@ -59,7 +59,7 @@ class Lockers:
                 for c in sorted(request.layout.compartments, key=lambda c: c.id)  # the relationship's order
             ]
             session.add(locker)
-        return self._out(Admin(), locker, _zone_temperatures(locker, []), {}, None, utcnow())
+        return self._out(Admin(), locker, _zone_temperatures(locker, []), {}, {}, None, utcnow())
 
     def update(self, actor: str, locker_id: str, change: LockerUpdate) -> LockerOut:
         """Change the locker's name or where residents find it; audited with the old and new values."""
@@ -85,14 +85,14 @@ class Lockers:
         for reading in session.scalars(select(LatestReading)):
             latest[reading.locker_id].append(reading)
         now = utcnow()
-        holders = _holders(session, None, now)
+        occupancy = _holders(session, None, now)
         streams_by_id = {row.locker_id: row for row in session.scalars(select(EventStream))}
         return [
             self._out(
                 caller,
                 locker,
                 _zone_temperatures(locker, latest.get(locker.id, [])),
-                holders.get(locker.id, {}),
+                *occupancy.get(locker.id, ({}, {})),
                 streams_by_id.get(locker.id),
                 now,
             )
@@ -103,16 +103,17 @@ class Lockers:
         locker = find_locker(session, locker_id)
         latest = session.scalars(select(LatestReading).where(LatestReading.locker_id == locker.id)).all()
         now = utcnow()
-        holders = _holders(session, locker.id, now).get(locker.id, {})
+        holders, later = _holders(session, locker.id, now).get(locker.id, ({}, {}))
         stream = session.get(EventStream, locker.id) if isinstance(caller, Admin) else None
-        return self._out(caller, locker, _zone_temperatures(locker, latest), holders, stream, now)
+        return self._out(caller, locker, _zone_temperatures(locker, latest), holders, later, stream, now)
 
     def _out(
         self,
         caller: Caller,
         locker: Locker,
         zones: dict[Zone, ZoneOut],
-        holders: dict[str, tuple[str, set[str], str]],
+        holders: Holders,
+        later: dict[str, datetime],
         stream: EventStream | None,
         now: datetime,
     ) -> LockerOut:
@@ -131,6 +132,7 @@ class Lockers:
                     occupied=held is not None,
                     order=order_id if visible else None,
                     status=status,
+                    booked_from=later.get(comp.id) if held is None else None,
                     door=comp.door,
                     celsius=zones[Zone(comp.zone)].celsius if Zone(comp.zone) in zones else None,
                 )
@@ -193,39 +195,47 @@ def find_locker(session: Session, locker_id: str) -> Locker:
     return locker
 
 
-def _holders(session: Session, locker_id: str | None, now: datetime) -> dict[str, dict[str, tuple[str, set[str], str]]]:
-    """Per locker (one, or all with None), per compartment held now: the order, its vendors, and what the
-    compartment is waiting for. A compartment booked for a later drop-off window is free now."""
+Holders = dict[str, tuple[str, set[str], str]]  # compartment -> (order, its vendors, what it waits for)
+
+
+def _holders(session: Session, locker_id: str | None, now: datetime) -> dict[str, tuple[Holders, dict[str, datetime]]]:
+    """Per locker (one, or all with None): per compartment held now, the order, its vendors, and what the
+    compartment is waiting for; and per compartment free now but booked for a later drop-off window, when that
+    booking starts (the earliest)."""
     query = (
         select(
-            Order.locker_id, OrderPart.compartment_id, OrderPart.vendor_id, OrderPart.loaded_at, Order.id, Order.status
+            Order.locker_id,
+            OrderPart.compartment_id,
+            OrderPart.vendor_id,
+            OrderPart.loaded_at,
+            Order.id,
+            Order.status,
+            Order.kind,
+            Order.dropoff_from,
         )
         .join(Order, Order.id == OrderPart.order_id)
-        .where(
-            Order.status.in_(HOLDS_COMPARTMENTS),
-            OrderPart.compartment_id.is_not(None),
-            or_(
-                Order.dropoff_from.is_(None),
-                Order.dropoff_from <= now,
-                Order.status != OrderStatus.ASSIGNED,
-                OrderPart.loaded_at.is_not(None),
-            ),
-        )
+        .where(Order.status.in_(HOLDS_COMPARTMENTS), OrderPart.compartment_id.is_not(None))
     )
     if locker_id is not None:
         query = query.where(Order.locker_id == locker_id)
-    holders: dict[str, dict[str, tuple[str, set[str], str]]] = defaultdict(dict)
-    for locker, compartment, vendor, loaded_at, order_id, order_status in session.execute(query).all():
+    found: dict[str, tuple[Holders, dict[str, datetime]]] = defaultdict(lambda: ({}, {}))
+    for locker, compartment, vendor, loaded_at, order_id, order_status, kind, opens in session.execute(query).all():
+        holders, later = found[locker]
+        if order_status == OrderStatus.ASSIGNED and loaded_at is None and opens is not None and opens > now:
+            later[compartment] = min(opens, later.get(compartment, opens))
+            continue
         if order_status == OrderStatus.ASSIGNED:
             status = "loaded" if loaded_at else "reserved"
         elif order_status == OrderStatus.EXPIRED:
             status = "expired"
+        elif kind == OrderKind.RETURN:
+            status = "return"  # crates brought back, waiting for the vendor
         else:
             status = "ready"
-        previous = holders[locker].get(compartment)
+        previous = holders.get(compartment)
         vendors = (previous[1] if previous else set()) | {vendor}
-        holders[locker][compartment] = (order_id, vendors, status)
-    return holders
+        holders[compartment] = (order_id, vendors, status)
+    return found
 
 
 def _zone_temperatures(locker: Locker, latest: Sequence[LatestReading]) -> dict[Zone, ZoneOut]:

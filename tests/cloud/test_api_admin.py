@@ -96,6 +96,7 @@ def test_locker_registration_and_status(client, locker_id, farmer):
         "occupied": False,
         "order": None,
         "status": "free",
+        "booked_from": None,
         "door": "unknown",
         "celsius": None,
     }

@@ -93,7 +93,9 @@ def test_a_resident_returns_crates_and_the_vendor_takes_them_back(client, locker
     assert (grant.order, grant.code_id, grant.compartments) == (rid, claims.code_id, [place])
     assert (grant.opens, grant.until) == (start, start + timedelta(hours=4))
     assert grant.pin_hash == hash_pin(code["pin"], desired.pin_salt)
-    assert compartment(client, locker, place)["occupied"] is False  # booked ahead: free until the window
+    ahead = compartment(client, locker, place)
+    assert ahead["occupied"] is False and ahead["status"] == "free"  # booked ahead: free until the window
+    assert datetime.fromisoformat(ahead["booked_from"]) == start
     mine = client.get("/api/v1/vendors/me", headers=key(farmer)).json()
     assert mine["dropoffs"] == [] and mine["take_back"] == []  # the resident brings it; nothing to fetch yet
 
@@ -110,6 +112,8 @@ def test_a_resident_returns_crates_and_the_vendor_takes_them_back(client, locker
     assert [(g.order, g.vendor, g.compartments, g.reason) for g in desired.retrievals] == [
         (rid, "boer-jansen", [place], "return")
     ]
+    inside = compartment(client, locker, place)
+    assert (inside["status"], inside["booked_from"], inside["order"]) == ("return", None, rid)
     (back,) = client.get("/api/v1/vendors/me", headers=key(farmer)).json()["take_back"]
     assert (back["order"], back["locker"], back["compartments"], back["reason"]) == (rid, locker, [place], "return")
     gone = client.get(f"/api/v1/orders/{rid}/pickup", headers=key(farmer))

@@ -223,3 +223,15 @@ def test_a_vendor_with_nothing_to_bring_is_told_so(client, farmer):
     login(client, farmer["api_key"])
     assert TEXTS["nl"]["vendor_none"] in client.get("/vendor").text
     assert TEXTS["en"]["vendor_none"] in client.get("/vendor?lang=en").text
+
+
+def test_the_grid_marks_a_free_compartment_booked_for_later(client, locker, farmer):
+    opens = (utcnow() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    window = {"start": opens.isoformat(), "end": (opens + timedelta(hours=2)).isoformat()}
+    body = {"locker": locker, "resident": {"name": "Anna"}, "parts": [{"zone": "chilled", "size": "S"}]}
+    ahead = client.post("/api/v1/orders", headers=key(farmer), json=body | {"dropoff": window}).json()
+    login(client, ADMIN_KEY)
+    page = BeautifulSoup(client.get(f"/dashboard/lockers/{locker}").text, "html.parser")
+    (cell,) = [li for li in page.select("ul.grid li") if li.strong.get_text() == ahead["compartments"][0]]
+    assert "free" in cell["class"] and "vrij" in words(cell)
+    assert re.search(rf"vrij geboekt vanaf \w+dag \d+ \w+, {opens.astimezone(LOCAL_TIME):%H:%M} ", words(cell))
