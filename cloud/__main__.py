@@ -1,5 +1,6 @@
 """`python -m cloud` serves the API with settings from DK_* variables; `python -m cloud init` creates key files;
-`python -m cloud rotate-signing-key` replaces the code-signing key (see docs/security.md)."""
+`python -m cloud migrate` brings the database to the newest schema (serving does so too); `python -m cloud
+rotate-signing-key` replaces the code-signing key (see docs/security.md)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,26 @@ def rotate_signing_key() -> None:
     )
 
 
-COMMANDS = {"serve": lambda: serve(), "init": lambda: init(), "rotate-signing-key": lambda: rotate_signing_key()}
+def migrate() -> None:
+    """Create the schema, or migrate it to the newest revision (cloud/migrations), and say which it did."""
+    from cloud import schema
+    from cloud.db import Database
+    from cloud.settings import Settings, prepare_settings
+
+    settings = prepare_settings(Settings())
+    db = Database(settings.resolved_database_url())
+    try:
+        print(f"database: {schema.prepare(db)}")
+    finally:
+        db.dispose()
+
+
+COMMANDS = {
+    "serve": lambda: serve(),
+    "init": lambda: init(),
+    "migrate": lambda: migrate(),
+    "rotate-signing-key": lambda: rotate_signing_key(),
+}
 
 
 def main(argv: list[str] | None = None) -> None:

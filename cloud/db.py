@@ -82,12 +82,6 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    def create_all(self) -> None:
-        """Create missing tables (Alembic migrations replace this later)."""
-        from cloud import models  # noqa: F401 - registers the tables on Base.metadata
-
-        Base.metadata.create_all(self.engine)
-
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for queries; rolled back at the end."""

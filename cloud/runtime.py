@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from cloud import schema
 from cloud.db import Database
 from cloud.export import Exporter, InfluxSettings, build_exporter
 from cloud.keys import KeyRing, load_key_ring, load_signing_key_file
@@ -101,7 +102,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     develop = not settings.production
     db = Database(settings.resolved_database_url())
     try:
-        db.create_all()
+        log.info("database: %s", schema.prepare(db))
         private_key = load_signing_key_file(settings.resolved_signing_key_file(), create=develop)
         with db.write() as session:
             keys = load_key_ring(session, private_key, timedelta(days=settings.key_rollover_days))

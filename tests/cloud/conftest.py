@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud import schema
 from cloud.app import create_app
 from cloud.db import Database
 from cloud.models import Locker
@@ -55,7 +56,7 @@ def cloud_settings(database_url: str, broker: RunningBroker, data_dir: Path, **o
 def db(database_url) -> Iterator[Database]:
     """A database with its tables and one locker, `dk-1`, for tests of a service on its own."""
     database = Database(database_url)
-    database.create_all()
+    schema.prepare(database)
     with database.write() as session:
         session.add(
             Locker(id="dk-1", name="Dorpshuis", layout=demo_layout().model_dump(mode="json"), pin_salt="0" * 32)

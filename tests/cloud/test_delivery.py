@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from cloud import schema
 from cloud.db import Database
 from cloud.errors import DatabaseUnavailable
 from cloud.models_edge import IngestFailure
@@ -90,7 +91,7 @@ def test_a_database_outage_delays_messages_but_loses_none(bridge_settings, probe
 @pytest.mark.allow_callback_errors
 def test_a_message_that_fails_is_kept_and_the_rest_goes_on(bridge_settings, probe, sqlite_url):
     db = Database(sqlite_url)
-    db.create_all()
+    schema.prepare(db)
     handler = Recorder(fail={2: [RuntimeError("a bug")]})
     bridge = started(bridge_settings, handler, probe, keep_failed=FailedMessages(db).keep)
     try:

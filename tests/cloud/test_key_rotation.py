@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from cloud import schema
 from cloud.app import create_app
 from cloud.db import Database, utcnow
 from cloud.keys import create_signing_key_file, load_key_ring, rotate_signing_key_file
@@ -22,7 +23,7 @@ from tests.cloud.conftest import ADMIN, DEMO_LAYOUT, EdgeProbe, TestClient, clou
 
 def test_a_new_key_retires_the_old_one_after_the_rollover(tmp_path, sqlite_url):
     db = Database(sqlite_url)
-    db.create_all()
+    schema.prepare(db)
     first, second = create_signing_key_file(tmp_path / "a.pem"), create_signing_key_file(tmp_path / "b.pem")
     rollover = timedelta(days=7)
     with db.write() as session:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cloud import schema
 from cloud.db import Database
 from cloud.models import Locker
 from cloud.models_edge import EventStream, IngestFailure
@@ -126,7 +127,7 @@ def test_unknown_lockers_in_a_run_over_mqtt_are_dropped_and_the_rest_stored(clie
 def test_a_failing_run_falls_back_to_one_by_one_and_keeps_the_order_around_events(broker, tmp_path, database_url):
     settings = cloud_settings(database_url, broker, tmp_path)
     db = Database(database_url)
-    db.create_all()
+    schema.prepare(db)
     bridge = MqttBridge(settings)
     calls: list[tuple] = []
     busy, release = threading.Event(), threading.Event()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from cloud import schema
 from cloud.db import Database
 from cloud.models import LatestReading, Locker, Reading
 from cloud.models_monitoring import Alert, AuditEntry, ReadingAggregate
@@ -94,7 +95,7 @@ def test_store_keeps_raw_aggregates_and_latest_as_the_three_steps_do(database_ur
     results = []
     for one_statement in (True, False):
         database = Database(database_url)
-        database.create_all()
+        schema.prepare(database)
         with database.write() as session:
             session.execute(Reading.__table__.delete())
             session.execute(ReadingAggregate.__table__.delete())

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from cloud import qr
+from cloud import qr, schema
 from cloud.db import Database
 from cloud.keys import create_signing_key_file, load_key_ring, load_signing_key_file
 from cloud.tokens import ResidentLinks, is_order_id, load_link_secret, new_order_id, normalize_order_id
@@ -52,7 +52,7 @@ def test_secret_files_are_created_once_and_private(tmp_path):
 
 def test_key_ids_count_up_and_old_keys_stay_published(tmp_path, sqlite_url):
     db = Database(sqlite_url)
-    db.create_all()
+    schema.prepare(db)
     first = create_signing_key_file(tmp_path / "one.pem")
     with db.write() as session:
         ring = load_key_ring(session, first)
