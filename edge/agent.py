@@ -31,6 +31,7 @@ from edge.repeater import Repeater
 from edge.scanning import Scanner
 from edge.sensing import Sensing
 from edge.store import EdgeStore, remember_answer
+from edge.systemd import SystemdNotifier
 from edge.telemetry import DEFAULT_INTERVAL_S, SensorRound
 from edge.uplink import Uplink
 from edge.work import (
@@ -74,6 +75,7 @@ class Agent:
         event_clock: Clock | None = None,
         time_scale: float = 1.0,
         limits: Mapping[Zone, ZoneLimits] | None = None,
+        systemd: SystemdNotifier | None = None,
     ) -> None:
         if not time_scale > 0:
             raise ValueError(f"time_scale must be positive, not {time_scale!r}")
@@ -85,6 +87,7 @@ class Agent:
         self._event_clock = event_clock or clock
         self.time_scale = time_scale  # simulated seconds per wall-clock second of `event_clock`
         self._queue: queue.Queue = queue.Queue()
+        self._systemd = systemd or SystemdNotifier()  # NOTIFY_SOCKET from the environment, else silent
         self._transport = transport_factory(self._queue.put, lambda up: self._queue.put(ConnectionChange(up)))
         self._uplink = Uplink(
             self.locker,
@@ -148,10 +151,12 @@ class Agent:
         self._heartbeat.start()
         if self._sensing:
             self._sampler.start()
+        self._systemd.ready(f"locker {self.locker}, desired version {self._desired_version()}")
         log.info("edge agent %s started (desired version %s)", self.locker, self._desired_version())
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop threads, send what the outbox holds (briefly), publish the retained `offline` and disconnect."""
+        self._systemd.stopping()
         self._hardware.set_door_callback(None)
         self._sampler.stop(timeout)
         self._ticker.stop(timeout)
@@ -224,6 +229,7 @@ class Agent:
                 self._publish_reported()
         elif isinstance(item, Tick):
             self._locks.tick(self._clock())
+            self._systemd.watchdog()  # from the worker: systemd restarts an agent whose worker stopped turning
         elif isinstance(item, Heartbeat):
             self._publish_reported()
         elif isinstance(item, Inbound):
