@@ -304,6 +304,40 @@ def edge_enroll(
     )
 
 
+@edge_app.command("update")
+def edge_update(
+    wheel: Annotated[Path, typer.Argument(help="dorpskluis-<version>-py3-none-any.whl, its dependencies beside it.")],
+    locker: Annotated[str, typer.Option(help="This Pi's locker id (its agent is asked whether it is healthy).")],
+    root: Annotated[Path, typer.Option(help="Where the versions are installed.")] = Path("/opt/dorpskluis"),
+    service: Annotated[str, typer.Option(help="The agent's systemd unit.")] = "dorpskluis-edge",
+    timeout: Annotated[float, typer.Option(min=5, help="Seconds the new version has to come up healthy.")] = 90.0,
+    run_dir: Annotated[Path, typer.Option(help="The agent's runtime folder (DK_RUN_DIR in the unit).")] = Path(
+        "/run/dorpskluis"
+    ),
+) -> None:
+    """Install a new agent version beside the running one, switch to it, and go back when it is not healthy."""
+    from firmware.updater import Releases, Systemctl, UpdateError, control_probe, pip_install, update
+
+    probe = control_probe(locker, run_dir / "lockers" / f"{locker}.sock")
+    try:
+        with console.status("Updating…") as status:
+            result = update(
+                wheel.resolve(),
+                Releases(root),
+                pip_install,
+                Systemctl(service),
+                probe,
+                timeout_s=timeout,
+                step=lambda what: status.update(f"{what[0].upper()}{what[1:]}…"),
+            )
+    except UpdateError as exc:
+        raise _fail(f"update failed: {exc}", 1) from None
+    colour = {"updated": "green", "unchanged": "green"}.get(result.outcome, "red")
+    console.print(f"[{colour}]{result.outcome}[/{colour}]: {result.detail}")
+    if result.outcome not in ("updated", "unchanged"):
+        raise typer.Exit(1)
+
+
 @cloud_app.command("serve")
 def cloud_serve() -> None:
     """Run the cloud service with settings from DK_* environment variables."""

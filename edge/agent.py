@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 
+from dorpskluis import __version__
 from edge.clock import Clock, utc_now
 from edge.codecheck import Decision
 from edge.commands import answer_command, answer_resend, resend_ack
@@ -394,6 +395,7 @@ class Agent:
     def _status(self) -> dict:
         return {
             "locker": self.locker,
+            "agent": __version__,  # the updater checks that the version it installed is the one running
             "connected": self._transport.connected,
             "uplink": "down" if self._transport.suspended else "up",
             "desired_version": self._desired_version(),

@@ -23,7 +23,9 @@ def test_unit_runs_the_edge_agent_and_restarts_it():
     service = unit["Service"]
     assert service["Restart"] == "always"
     argv = shlex.split(service["ExecStart"])
-    assert argv[0].endswith("/dorpskluis") and argv[1:4] == ["edge", "run", "--config"]
+    assert argv[0] == "/opt/dorpskluis/current/venv/bin/dorpskluis" and argv[1:4] == ["edge", "run", "--config"]
+    # where `dorpskluis edge update` finds the control socket by default
+    assert (service["RuntimeDirectory"], service["Environment"]) == ("dorpskluis", "DK_RUN_DIR=/run/dorpskluis")
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     # the agent says READY and pings from its worker loop (edge/systemd.py): a stuck worker is restarted too
     assert (service["Type"], service["NotifyAccess"], service["WatchdogSec"]) == ("notify", "main", "30")
@@ -34,7 +36,7 @@ def test_systemd_itself_accepts_the_unit(tmp_path):
     if analyze is None:
         pytest.skip("systemd-analyze (Debian package systemd) is not installed")
     # The verifier checks that ExecStart exists: point it at an executable this machine has, nothing else changes.
-    text = EDGE_UNIT.read_text().replace("/opt/dorpskluis/venv/bin/dorpskluis", sys.executable)
+    text = EDGE_UNIT.read_text().replace("/opt/dorpskluis/current/venv/bin/dorpskluis", sys.executable)
     unit = tmp_path / EDGE_UNIT.name
     unit.write_text(text)
     checked = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
