@@ -20,6 +20,7 @@ from cloud.api import (
     integrations,
     limits,
     lockers,
+    metrics,
     orders,
     system,
     vendors,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contacts,
         audit,
         system,
+        metrics,
     ):
         app.include_router(module.router)
     for module in (resident, auth, dashboard, vendor):

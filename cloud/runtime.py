@@ -7,12 +7,15 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from cloud import schema
 from cloud.db import Database
 from cloud.export import Exporter, InfluxSettings, build_exporter
 from cloud.keys import KeyRing, load_key_ring, load_signing_key_file
+from cloud.metrics import CloudCollector
+from cloud.metrics import registry as metrics_registry
 from cloud.models_monitoring import Contact
 from cloud.mqtt_bridge import MqttBridge
 from cloud.notify.delivery import Notifier
@@ -57,6 +60,7 @@ class CloudRuntime:
     desired: DesiredStates
     orders: Orders
     pickups: Pickups
+    metrics: CollectorRegistry
     returns: Returns
     vendors: Vendors
     lockers: Lockers
@@ -136,6 +140,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
         desired=desired,
         orders=Orders(db, settings, links, desired),
         pickups=pickups,
+        metrics=metrics_registry(CloudCollector(db, presence, bridge.stats.snapshot, lambda: bridge.connected)),
         returns=Returns(db, settings, keys, links, pickups, desired),
         vendors=Vendors(db, keys, settings.admin_key_value()),
         lockers=Lockers(db, desired, presence, settings.event_gap_alert_s),

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     enrollment_ttl_hours: float = Field(72, gt=0, le=24 * 60, description="an unused enrollment token dies after")
 
     admin_key: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token Prometheus sends to GET /metrics; unset: /metrics is off"
+    )
     auth_failures_allowed: int = Field(20, ge=1, description="failed API keys or enrollment tokens per client…")
     auth_failure_window_s: float = Field(300, gt=0, description="…within this window; then 429 until it passed")
     signing_key_file: Path | None = Field(None, description="Ed25519 private key (PEM); default data_dir")
@@ -177,6 +180,12 @@ def _check_production(settings: Settings) -> None:
         )
     if _placeholder(key):
         raise ConfigError("DK_ADMIN_KEY looks like a placeholder; choose a random one for production")
+    metrics = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if metrics is not None and (len(metrics) < MIN_ADMIN_KEY_CHARS or _placeholder(metrics)):
+        raise ConfigError(
+            f"DK_METRICS_TOKEN looks like a placeholder or is shorter than {MIN_ADMIN_KEY_CHARS} characters; "
+            "choose a random one, or leave it unset to turn /metrics off"
+        )
     # The project's broker admits no anonymous clients: the cloud logs in like every locker does.
     mqtt_password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else ""
     if not settings.mqtt_username or not mqtt_password:

@@ -64,9 +64,11 @@ def test_production_refuses_a_weak_admin_key(tmp_path, admin_key, message):
         ({"mqtt_username": None}, "DK_MQTT_USERNAME and DK_MQTT_PASSWORD are required in production"),
         ({"mqtt_password": "short"}, "DK_MQTT_PASSWORD looks like a placeholder or is shorter than 24"),
         ({"mqtt_password": "changeme-changeme-changeme"}, "DK_MQTT_PASSWORD looks like a placeholder"),
+        ({"metrics_token": "metrics"}, "DK_METRICS_TOKEN looks like a placeholder or is shorter than 24"),
+        ({"metrics_token": "changeme-changeme-changeme"}, "DK_METRICS_TOKEN looks like a placeholder"),
     ],
 )
-def test_production_refuses_a_missing_or_default_broker_password(tmp_path, overrides, message):
+def test_production_refuses_missing_weak_or_default_secrets(tmp_path, overrides, message):
     settings = with_key_files(production(tmp_path, **overrides))
     with pytest.raises(ConfigError, match=message):
         create_app(settings)
