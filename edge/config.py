@@ -30,6 +30,10 @@ socket = "/run/dorpskluis/zwartsluis-kerk.sock"      # optional; default edge.co
 [kiosk]                            # optional: the touchscreen page (edge.kiosk)
 host = "127.0.0.1"
 port = 8080
+
+[metrics]                          # optional: Prometheus metrics at http://host:port/metrics (edge.metrics)
+host = "127.0.0.1"
+port = 9101
 """
 
 from __future__ import annotations
@@ -101,6 +105,13 @@ class KioskConfig(_Section):
     port: int = Field(8080, ge=1, le=65535)
 
 
+class MetricsConfig(_Section):
+    """Prometheus metrics of the agent (edge.metrics); only on this machine unless `host` says otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9101, ge=0, le=65535)  # 0: any free port (tests)
+
+
 class ControlConfig(_Section):
     """The local control socket (scan, status, simulated doors)."""
 
@@ -118,6 +129,7 @@ class EdgeConfig(_Section):
     layout: LockerLayout
     control: ControlConfig = ControlConfig()
     kiosk: KioskConfig | None = None
+    metrics: MetricsConfig | None = None
     telemetry_interval_s: float | None = Field(None, gt=0, le=3600)
     heartbeat_s: float = Field(60, gt=0, le=3600)
     jam_after_s: float = Field(10, gt=0, le=25)  # below the 30 s release window

@@ -61,6 +61,12 @@ def running_agent(
             kiosk = KioskServer(agent, config.locker, config.kiosk.host, config.kiosk.port)
             kiosk.start()
             stack.callback(kiosk.stop)
+        if config.metrics is not None:
+            from edge.metrics import MetricsServer  # noqa: PLC0415 - prometheus_client only where scraped
+
+            metrics = MetricsServer(agent.status, config.metrics.host, config.metrics.port)
+            metrics.start()
+            stack.callback(metrics.stop)
         yield agent
 
 
