@@ -196,15 +196,14 @@ def _vendor(claims: CodeClaims, ctx: CodeContext) -> Decision | Refusal:
     vendor = claims.subject
     if claims.code_id in ctx.revoked:
         return _refuse(RejectReason.REVOKED, Method.VENDOR, ctx.keypad, f"vendor code {claims.code_id} revoked")
-    desired = ctx.desired or DesiredState(version=1, issued_at=ctx.now, pin_salt="0" * 32)
-    mine = [g for g in desired.dropoffs if g.vendor == vendor]
+    mine = [g for g in (ctx.desired.dropoffs if ctx.desired else []) if g.vendor == vendor]
     sessions: dict[str, Session] = {}
     for grant in (g for g in mine if _open(g, ctx.now)):
         for compartment in grant.compartments:
             part = LoadedPart(compartment, grant.order, grant.vendor)
             if compartment in ctx.compartments and part not in ctx.loaded:
                 sessions.setdefault(compartment, DropoffSession(order=grant.order, vendor=vendor))
-    for retrieval in (g for g in desired.retrievals if g.vendor == vendor):
+    for retrieval in (g for g in (ctx.desired.retrievals if ctx.desired else []) if g.vendor == vendor):
         for compartment in retrieval.compartments:
             if compartment in ctx.compartments:
                 sessions.setdefault(compartment, RetrievalSession(order=retrieval.order, vendor=vendor))

@@ -240,9 +240,9 @@ class EventEffects:
             history.move(order, OrderStatus.COLLECTED, fact.at, cause)
             return True
         if order.status == OrderStatus.EXPIRED and all(order_facts.emptied(part) for part in order.parts):
-            taken = [known for part in order.parts if (known := order_facts.known(part, Fact.RETRIEVED))]
+            taken = [part for part in order.parts if order_facts.known(part, Fact.RETRIEVED)]
             if taken:
-                fact = max(taken, key=lambda k: (k.ts or k.at, k.event or ""))
+                fact = order_facts.last(taken, Fact.RETRIEVED)
                 cause = f"{_source(locker, fact)}: {_who(session, fact)} took back {fact.compartment}"
                 history.move(order, OrderStatus.RETURNED, fact.at, cause)
             else:

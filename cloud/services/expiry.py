@@ -47,21 +47,22 @@ class Expiry:
         )
 
     def sweep(self, now: datetime) -> int:
-        """Expire every order due by `now` (reads first; writes only when one is due). Returns how many."""
+        """Expire up to SWEEP_BATCH orders due by `now`, each in a transaction of its own (one order locked at a
+        time, so ingest, which locks orders of a batch in its own sequence, never waits on a cycle). Returns how
+        many expired."""
         with self._db.read() as session:
-            if not self._due(session, now):
-                return 0
-        after = AfterCommit()
+            due = self._due(session, now)
         expired = 0
-        with self._db.write() as session:
-            for order_id in self._due(session, now):
+        for order_id in due:
+            after = AfterCommit()
+            with self._db.write() as session:
                 order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
                 if order is None or order.status != OrderStatus.READY or order.pickup_deadline > now:
                     continue  # collected or cancelled meanwhile
                 self._expire(session, after, order)
                 after.republish.add(order.locker_id)
-                expired += 1
-        after.run(self._desired, self._notifier)
+            after.run(self._desired, self._notifier)
+            expired += 1
         if expired:
             log.info("%d order(s) expired: not collected by their pickup deadline", expired)
         return expired

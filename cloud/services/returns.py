@@ -19,7 +19,7 @@ from cloud.schemas import OrderOut, ReturnCreate
 from cloud.services import bookings, history, views
 from cloud.services.access import Caller
 from cloud.services.desired import DesiredStates
-from cloud.services.orders import find_order, lock_locker, unused_order_id
+from cloud.services.orders import lock_locker, unused_order_id
 from cloud.services.pickup import CLOCK_SKEW, Pickups
 from cloud.settings import Settings
 from cloud.tokens import ResidentLinks
@@ -52,10 +52,9 @@ class Returns:
     def book(self, order_id: str, request: ReturnCreate, caller: Caller | None, token: str | None) -> OrderOut:
         """Book a compartment for the return of `order_id`'s crates and issue the resident's deposit code."""
         with self._db.write() as session:
-            first = find_order(session, order_id)
-            locker_id, village = lock_locker(session, request.locker or first.locker_id)
-            # Checked under the locker's lock: two clicks on "book" must not make two returns.
             origin = self._pickups.for_link_or_caller(session, order_id, caller, token)
+            locker_id, village = lock_locker(session, request.locker or origin.locker_id)
+            # Read again under the locker's lock: two clicks on "book" must not make two returns.
             session.refresh(origin)
             vendor = _vendor_of(origin, request)
             _refuse_second_return(session, origin)
