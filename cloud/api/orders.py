@@ -1,8 +1,9 @@
-"""/api/v1/orders: create, list, show, cancel, and the pickup code."""
+"""/api/v1/orders: create, list, show, cancel, the pickup code, and returns."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 
@@ -10,9 +11,25 @@ from cloud.api.deps import CallerDep, ClientDep, OptionalCallerDep, RuntimeDep, 
 from cloud.errors import Unauthorized
 from cloud.lifecycle import OrderStatus
 from cloud.ratelimit import LINK_FAILURES
+from cloud.runtime import CloudRuntime
 from cloud.schemas import OrderColdChainOut, OrderCreate, OrderOut, PickupOut, ReturnCreate, error_responses
+from cloud.services.access import Caller
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+T = TypeVar("T")
+
+
+def _caller_or_link(
+    caller: Caller | None, token: str | None, client: str, runtime: CloudRuntime, call: Callable[[], T]
+) -> T:
+    """Run `call` for an API caller, or for whoever holds the resident link; wrong links count against the client
+    (guessing them is rate-limited like guessing keys)."""
+    if caller is None and token is None:
+        raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
+    if token is None:
+        return call()
+    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
+        return call()
 
 
 @router.post(
@@ -57,12 +74,9 @@ def get_pickup(
     token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
 ) -> PickupOut:
     """For the order's vendor, an admin, or the resident through the link (`?token=`)."""
-    if caller is None and token is None:
-        raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
-    if token is None:
-        return runtime.pickups.show(session, order_id, caller, token)
-    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
-        return runtime.pickups.show(session, order_id, caller, token)
+    return _caller_or_link(
+        caller, token, client, runtime, lambda: runtime.pickups.show(session, order_id, caller, token)
+    )
 
 
 @router.post(
@@ -82,12 +96,9 @@ def book_return(
     """The return is an order of kind `return`: its deposit code (`GET /api/v1/orders/{return}/pickup`) opens
     the compartment in its window; the vendor is told once it is in and takes it back with its vendor code.
     409 with `alternatives` when the locker is full then."""
-    if caller is None and token is None:
-        raise Unauthorized("send your API key in the X-API-Key header, or use the resident link's token")
-    if token is None:
-        return runtime.returns.book(order_id, body, caller, None)
-    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
-        return runtime.returns.book(order_id, body, None, token)
+    # With a link, the booking is the resident's, whoever else is signed in.
+    who = (caller, None) if token is None else (None, token)
+    return _caller_or_link(caller, token, client, runtime, lambda: runtime.returns.book(order_id, body, *who))
 
 
 @router.get(
@@ -104,12 +115,9 @@ def get_coldchain(
     token: Annotated[str | None, Query(max_length=200, description="the resident link's token")] = None,
 ) -> OrderColdChainOut:
     """For the order's vendor, an admin, or the resident through the link (`?token=`), at any status."""
-    if caller is None and token is None:
-        raise Unauthorized("send your API key in the X-API-Key header, or open the resident link")
-    if token is None:
-        return runtime.pickups.coldchain(session, order_id, caller, token)
-    with runtime.auth_limiter.attempt(client, LINK_FAILURES):
-        return runtime.pickups.coldchain(session, order_id, caller, token)
+    return _caller_or_link(
+        caller, token, client, runtime, lambda: runtime.pickups.coldchain(session, order_id, caller, token)
+    )
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order", responses=error_responses(401, 403, 404, 409))

@@ -9,11 +9,11 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from dorpskluis.cli import app
 from firmware import EDGE_UNIT, HARDWARE_WATCHDOG
+from tests.support import service_missing
 
 
 def test_unit_runs_the_edge_agent_and_restarts_it():
@@ -34,7 +34,7 @@ def test_unit_runs_the_edge_agent_and_restarts_it():
 def test_systemd_itself_accepts_the_unit(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze (Debian package systemd) is not installed")
+        service_missing("systemd-analyze (Debian package systemd) is not installed")
     # The verifier checks that ExecStart exists: point it at an executable this machine has, nothing else changes.
     text = EDGE_UNIT.read_text().replace("/opt/dorpskluis/current/venv/bin/dorpskluis", sys.executable)
     unit = tmp_path / EDGE_UNIT.name
