@@ -118,20 +118,31 @@ def connect(
     credentials: tuple[str, str] | None = None,
     timeout: float = 30,
 ) -> WireLocker:
-    """Open a connection, wait for the broker's CONNACK, then send the `birth` (topic, payload) if given."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if tcp_nodelay else 0)
-    sock.sendall(connect_packet(client_id, credentials=credentials))
-    reply = b""
-    while len(reply) < 4:
-        chunk = sock.recv(4 - len(reply))
-        if not chunk:
-            raise TransportError(f"{client_id}: the broker closed the connection before CONNACK")
-        reply += chunk
-    if reply[0] != CONNACK or reply[3] != 0:
-        raise TransportError(f"{client_id}: the broker refused the connection ({reply.hex()})")
-    if birth is not None:
-        sock.sendall(retained_packet(*birth))
+    """Open a connection, wait for the broker's CONNACK, then send the `birth` (topic, payload) if given; a refusal
+    or a dropped connection is a TransportError."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise TransportError(f"{client_id}: cannot reach the broker at {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if tcp_nodelay else 0)
+        sock.sendall(connect_packet(client_id, credentials=credentials))
+        reply = b""
+        while len(reply) < 4:
+            chunk = sock.recv(4 - len(reply))
+            if not chunk:
+                raise TransportError(f"{client_id}: the broker closed the connection before CONNACK")
+            reply += chunk
+        if reply[0] != CONNACK or reply[3] != 0:
+            raise TransportError(f"{client_id}: the broker refused the connection ({reply.hex()})")
+        if birth is not None:
+            sock.sendall(retained_packet(*birth))
+    except OSError as exc:
+        sock.close()
+        raise TransportError(f"{client_id}: the broker dropped the connection before CONNACK: {exc}") from exc
+    except TransportError:
+        sock.close()
+        raise
     sock.setblocking(False)
     return WireLocker(client_id, topic, sock)
 

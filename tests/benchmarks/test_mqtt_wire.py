@@ -10,6 +10,7 @@ import pytest
 from benchmarks import mqtt_wire as wire
 from lockers.errors import TransportError
 from lockers.mqtt import BrokerAddress, MqttSession, Outbound
+from tests.support import wait_until
 
 # Outside dk/v1/: the session's broker is shared with cloud tests, which must never see these.
 BIRTH_TOPIC = "test-wire/wire-1/state"
@@ -66,14 +67,22 @@ def test_messages_reach_a_subscriber_through_mosquitto_and_every_one_is_acknowle
 def test_a_wire_locker_logs_in_with_its_account_on_a_secured_broker(secured_broker):
     secured_broker.accounts().set("wire-7", "wire-password-7")
     telemetry = "dk/v1/wire-7/telemetry"
-    locker = wire.connect(
-        secured_broker.host,
-        secured_broker.port,
-        "wire-7",
-        telemetry,
-        tcp_nodelay=True,
-        credentials=("wire-7", "wire-password-7"),
-    )
+
+    def login() -> wire.WireLocker | None:
+        try:
+            return wire.connect(
+                secured_broker.host,
+                secured_broker.port,
+                "wire-7",
+                telemetry,
+                tcp_nodelay=True,
+                credentials=("wire-7", "wire-password-7"),
+            )
+        except TransportError:
+            return None
+
+    # The reload is a SIGHUP the broker handles when it gets to it: until then the account is unknown to it.
+    locker = wait_until(login, what="the broker to take the new account")
     locker.publish(b"{}")
     locker.flush()
     acks = wire.AckReader([locker])
