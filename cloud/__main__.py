@@ -68,7 +68,7 @@ def rotate_signing_key() -> None:
 
 def migrate() -> None:
     """Create the schema, or migrate it to the newest revision (cloud/migrations), and say which it did."""
-    from cloud import schema
+    from cloud import reporting, schema
     from cloud.db import Database
     from cloud.settings import Settings, prepare_settings
 
@@ -76,6 +76,7 @@ def migrate() -> None:
     db = Database(settings.resolved_database_url())
     try:
         print(f"database: {schema.prepare(db)}")
+        print(f"database: {reporting.refresh(db, settings.reporting_role, settings.offline_after_s)}")
     finally:
         db.dispose()
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from cloud import schema
+from cloud import reporting, schema
 from cloud.db import Database
 from cloud.export import Exporter, InfluxSettings, build_exporter
 from cloud.keys import KeyRing, load_key_ring, load_signing_key_file
@@ -107,6 +107,7 @@ def open_runtime(settings: Settings) -> CloudRuntime:
     db = Database(settings.resolved_database_url())
     try:
         log.info("database: %s", schema.prepare(db))
+        log.info("database: %s", reporting.refresh(db, settings.reporting_role, settings.offline_after_s))
         private_key = load_signing_key_file(settings.resolved_signing_key_file(), create=develop)
         with db.write() as session:
             keys = load_key_ring(session, private_key, timedelta(days=settings.key_rollover_days))

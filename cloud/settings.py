@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     offline_after_s: float = Field(
         180, gt=0, description="heartbeat timeout: a locker not heard from this long (wall clock) is offline"
     )
+    reporting_role: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role Grafana reads as: granted SELECT on the report_* views (and nothing else)",
+    )
     event_gap_alert_s: float = Field(
         600, gt=0, description="events of a locker missing this long (wall clock) raise an event_gap alert"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from lockers.errors import DorpskluisError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Dorpskluis: village pickup lockers.")
 sim_app = typer.Typer(
-    no_args_is_help=True, help="Drive a running simulated locker (scanner, keypad, doors, faults, uplink)."
+    no_args_is_help=True, help="Simulated lockers: run a fleet, drive one (scanner, keypad, doors, faults, uplink)."
 )
 edge_app = typer.Typer(no_args_is_help=True, help="The locker's edge agent.")
 cloud_app = typer.Typer(no_args_is_help=True, help="The cloud service.")
@@ -53,6 +54,12 @@ def demo(
         run_demo(DemoOptions(port=port, seed=seed, vendor_key=vendor_key, speed=speed, data_dir=data_dir), console)
     except DorpskluisError as exc:
         raise _fail(f"demo stopped: {exc}", 1) from None
+
+
+CloudUrl = Annotated[str, typer.Option("--cloud", envvar="DK_CLOUD_URL", help="The cloud service's URL.")]
+AdminKey = Annotated[
+    str, typer.Option("--admin-key", envvar="DK_ADMIN_KEY", help="The foundation's admin key.", show_default=False)
+]
 
 
 # --- sim ------------------------------------------------------------------------------------------------
@@ -149,6 +156,46 @@ def sim_status(locker: Annotated[str, typer.Argument(help="Locker id, e.g. demo-
     console.print_json(json.dumps(_control(locker, {"cmd": "status"})))
 
 
+@sim_app.command("fleet")
+def sim_fleet(
+    admin_key: AdminKey,
+    cloud: CloudUrl = "http://127.0.0.1:8000",
+    count: Annotated[int, typer.Option(min=1, max=50, help="How many lockers.")] = 3,
+    folder: Annotated[Path, typer.Option("--dir", help="Where the lockers keep their bundles and state.")] = Path(
+        "data/fleet"
+    ),
+    prefix: Annotated[str, typer.Option(help="Locker ids are PREFIX1, PREFIX2, ...")] = "sim-",
+    broker: Annotated[
+        str | None, typer.Option(help="Reach the broker at HOST:PORT without TLS (inside a private network).")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=MAX_SPEED, help="Simulated time runs this many times faster.")
+    ] = 1.0,
+) -> None:
+    """Provision, enroll and run COUNT simulated lockers against a running cloud until SIGTERM or Ctrl-C."""
+    from rich.progress import Progress
+
+    from dorpskluis.fleet import FleetOptions, locker_ids, onboard, parse_broker, run_fleet
+    from edge.config import load_edge_config
+    from edge.main import configure_logging
+
+    configure_logging()
+    try:
+        address = parse_broker(broker) if broker else None
+        options = FleetOptions(cloud, admin_key, folder, count, prefix, address, speed)
+        lockers = locker_ids(options)
+        with Progress(console=console) as progress:
+            task = progress.add_task("Onboarding simulated lockers", total=len(lockers))
+            paths = []
+            for number, locker in enumerate(lockers, start=1):
+                paths.append(onboard(options, locker, number))
+                progress.advance(task)
+        console.print(f"[green]running {', '.join(lockers)}[/green] against {cloud}; Ctrl-C stops them")
+        run_fleet([load_edge_config(path) for path in paths], speed, threading.Event())
+    except DorpskluisError as exc:
+        raise _fail(f"fleet stopped: {exc}", 1) from None
+
+
 # --- services -------------------------------------------------------------------------------------------
 
 
@@ -177,12 +224,6 @@ def edge_run(
             run(loaded)
     except DorpskluisError as exc:
         raise _fail(str(exc), 1) from None
-
-
-CloudUrl = Annotated[str, typer.Option("--cloud", envvar="DK_CLOUD_URL", help="The cloud service's URL.")]
-AdminKey = Annotated[
-    str, typer.Option("--admin-key", envvar="DK_ADMIN_KEY", help="The foundation's admin key.", show_default=False)
-]
 
 
 @provision_app.command("locker")

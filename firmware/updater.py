@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = Path("/opt/dorpskluis")
 SERVICE = "dorpskluis-edge"
+COMPLETE = ".complete"  # in releases/<version> once its virtualenv is whole (firmware/install.sh writes it too)
 KEEP_RELEASES = 3  # installed versions kept (current and previous always among them)
 _WHEEL = re.compile(r"^dorpskluis-(?P<version>[0-9][A-Za-z0-9.+!]*)-[^-]+-[^-]+-[^-]+\.whl$")
 
@@ -123,19 +124,21 @@ class Releases:
         return self._target("previous")
 
     def install(self, version: str, fill: Callable[[Path], None]) -> Path:
-        """Fill releases/<version> (in a scratch folder renamed into place once complete); kept when present."""
+        """Fill releases/<version>, marked complete once filled; a complete one is kept, a half-filled one (a
+        power cut during pip) is filled again."""
         final = self.releases / version
-        if final.is_dir():
+        if (final / COMPLETE).is_file():
             return final
-        scratch = self.releases / f".{version}.partial"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True)
+        # Filled in place, not in a scratch folder renamed afterwards: a virtualenv's commands name its own path
+        # in their #! line, and would point at the scratch folder after a rename.
+        shutil.rmtree(final, ignore_errors=True)
+        final.mkdir(parents=True)
         try:
-            fill(scratch)
+            fill(final)
         except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
             raise
-        scratch.rename(final)
+        (final / COMPLETE).touch()
         return final
 
     def switch(self, version: str) -> None:
@@ -157,7 +160,7 @@ class Releases:
         """Remove the oldest versions beyond `keep`, never current or previous; the ones removed."""
         pinned = {self.current(), self.previous()}
         installed = sorted(
-            (p for p in self.releases.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            (p for p in self.releases.iterdir() if p.is_dir()),
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )
@@ -226,7 +229,9 @@ def update(
 def pip_install(wheel: Path, folder: Path) -> None:
     """A virtualenv in folder/venv with the wheel installed offline from its own folder (the wheelhouse)."""
     try:
-        subprocess.run(["python3", "-m", "venv", str(folder / "venv")], check=True, capture_output=True, timeout=300)
+        # System site packages: Debian's python3-lgpio, gpiozero's pin library on bookworm (firmware/install.sh).
+        venv = ["python3", "-m", "venv", "--system-site-packages", str(folder / "venv")]
+        subprocess.run(venv, check=True, capture_output=True, timeout=300)
         pip = [str(folder / "venv" / "bin" / "pip"), "install", "--no-index", "--find-links", str(wheel.parent)]
         subprocess.run([*pip, str(wheel)], check=True, capture_output=True, timeout=1800)
     except subprocess.CalledProcessError as exc:

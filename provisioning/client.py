@@ -19,6 +19,7 @@ from lockers.layout import LockerLayout
 EDGE_TOML = "edge.toml"
 LAYOUT_FILE = "layout.json"
 ENROLLMENT_FILE = "enrollment.json"
+PI_STATE_DIR = "/var/lib/dorpskluis"  # firmware/dorpskluis-edge.service: ReadWritePaths
 ENROLLMENT_QR = "enrollment-qr.png"
 ENROLLMENT_SHEET = "enrollment.html"  # the printable page for the technician
 CA_FILE = "ca.crt"
@@ -133,7 +134,8 @@ def provision_locker(
     broker = enrollment["broker"]
     config = {
         "locker": locker,
-        "state_dir": "state",
+        # On a Pi the unit makes /etc read-only for the agent (ProtectSystem=strict); its state lives in /var/lib.
+        "state_dir": "state" if simulated else PI_STATE_DIR,
         "mqtt": _mqtt_section(out, broker),
         "codes": {"keys": {str(k["kid"]): k["public_key"] for k in keys}},
         "hardware": {"layout": LAYOUT_FILE}

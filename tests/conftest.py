@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from cloud.db import Database
 from dorpskluis.broker import RunningBroker, broker_kind, free_port, mosquitto_binary, start_broker
+from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud
 from provisioning.certs import write_broker_certs
 from tests.support import IN_CI, service_missing
 
@@ -161,6 +164,24 @@ def secured_broker(tmp_path) -> Iterator[RunningBroker]:
 
 
 @pytest.fixture
+def secured_cloud(secured_broker, sqlite_url, tmp_path) -> Iterator[tuple[CloudConfig, CloudAdmin]]:
+    """The cloud service in its own process on `secured_broker` (it writes locker accounts there), and an admin
+    client of its API."""
+    config = CloudConfig(
+        database_url=sqlite_url,
+        data_dir=tmp_path / "cloud",
+        broker=secured_broker,
+        admin_key=secrets.token_urlsafe(24),
+        http_port=free_port(),
+    )
+    process = start_cloud(config, tmp_path / "logs")
+    admin = CloudAdmin(config.url, config.admin_key)
+    yield config, admin
+    admin.close()
+    process.stop()
+
+
+@pytest.fixture
 def unused_port() -> int:
     return free_port()
 
@@ -203,6 +224,41 @@ def database_url(request, tmp_path) -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     """For PostgreSQL-only code paths (skipped, or failed in CI, if the server is absent)."""
     yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def postgres_reader(postgres_url) -> Iterator[str]:
+    """A login role of its own on the test server, with no rights yet; roles are server-wide, so it is dropped
+    (with whatever it was granted) afterwards."""
+    import psycopg
+
+    role = f"dk_reader_{uuid.uuid4().hex[:10]}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN NOINHERIT')
+        try:
+            yield role
+        finally:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.fixture
+def reporting_db(postgres_url, postgres_reader) -> Iterator[tuple[Database, str]]:
+    """A PostgreSQL database holding tests/reporting_data's fleet, with the reporting views readable by
+    `postgres_reader`; yields (database, reader role)."""
+    from cloud import reporting, schema
+    from cloud.db import utcnow
+    from tests.reporting_data import seed_fleet
+
+    db = Database(postgres_url)
+    try:
+        schema.prepare(db)
+        seed_fleet(db, utcnow())
+        reporting.refresh(db, postgres_reader, offline_after_s=180)
+        yield db, postgres_reader
+    finally:
+        db.dispose()
 
 
 @pytest.fixture

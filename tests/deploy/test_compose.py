@@ -104,3 +104,36 @@ def test_influxdb_and_grafana_join_the_stack():
         ("DK_INFLUX_BUCKET", "DOCKER_INFLUXDB_INIT_BUCKET"),
     ]:
         assert cloud["environment"][cloud_key] == init[init_key], f"cloud {cloud_key} must match InfluxDB's setup"
+
+
+def test_every_service_says_when_it_is_healthy():
+    """In the compose file, or in the Dockerfile of a service built from it (HEALTHCHECK)."""
+    dockerfile_checks = "HEALTHCHECK" in (ROOT / "Dockerfile").read_text()
+    for name, service in load()["services"].items():
+        assert "healthcheck" in service or ("build" in service and dockerfile_checks), f"{name} has no health check"
+
+
+def test_what_the_services_keep_lives_on_named_volumes():
+    top = load()
+    named = set(top["volumes"])
+    keeps = {"mosquitto": "/mosquitto/data", "postgres": "/var/lib/postgresql/data", "influxdb": "/var/lib/influxdb2"}
+    keeps |= {"grafana": "/var/lib/grafana", "cloud": "/var/lib/dorpskluis", "simulated-lockers": "/var/lib/dorpskluis"}
+    for name, target in keeps.items():
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in top["services"][name]["volumes"]}
+        assert mounts.get(target) in named, f"{name} keeps {target} on {mounts.get(target)!r}, not a named volume"
+    for name, service in top["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):  # repository files and the operator's secrets: read-only
+                assert volume.endswith(":ro"), f"{name} mounts {source} writable"
+
+
+def test_the_simulated_lockers_only_come_with_their_profile_and_use_the_cloud_and_broker_of_the_stack():
+    services = load()["services"]
+    simulated = services["simulated-lockers"]
+    assert simulated["profiles"] == ["simulated"]
+    assert [name for name, service in services.items() if "profiles" in service] == ["simulated-lockers"]
+    assert simulated["depends_on"]["cloud"]["condition"] == "service_healthy"
+    assert simulated["environment"]["DK_CLOUD_URL"] == "http://cloud:8000"
+    assert "--broker=mosquitto:1883" in simulated["command"]
+    assert simulated["environment"]["DK_ADMIN_KEY"] == services["cloud"]["environment"]["DK_ADMIN_KEY"]

@@ -25,6 +25,7 @@ from firmware.updater import (
 )
 from tests.edge.codes_fixture import CodeBook
 from tests.edge.harness import edge_config, new_locker_id, running_rig
+from tests.firmware.wheels import tiny_wheel
 
 WHEEL = "dorpskluis-{}-py3-none-any.whl"
 
@@ -218,34 +219,12 @@ def test_the_command_refuses_what_is_not_a_wheel_before_touching_anything(tmp_pa
     assert not (tmp_path / "o").exists()
 
 
-def _tiny_wheel(tmp_path: Path, requires: list[str]) -> Path:
-    """A wheel named like ours with one module and the `dorpskluis` command (the wheel format written out by
-    hand, PEP 427): what the real installer gets handed, without building anything."""
-    import zipfile  # noqa: PLC0415
-
-    info = "dorpskluis-9.9.9.dist-info"
-    files = {
-        "dkprobe.py": "def main():\n    print('9.9.9 here')\n",
-        f"{info}/METADATA": "Metadata-Version: 2.1\nName: dorpskluis\nVersion: 9.9.9\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires),
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{info}/entry_points.txt": "[console_scripts]\ndorpskluis = dkprobe:main\n",
-    }
-    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
-    wheel = tmp_path / "wheelhouse" / "dorpskluis-9.9.9-py3-none-any.whl"
-    wheel.parent.mkdir()
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for name, text in files.items():
-            archive.writestr(name, text)
-    return wheel
-
-
 def test_the_real_installer_makes_a_virtualenv_from_the_wheelhouse_offline(tmp_path):
     import subprocess  # noqa: PLC0415
 
     from firmware.updater import pip_install  # noqa: PLC0415
 
-    wheel = _tiny_wheel(tmp_path, [])
+    wheel = tiny_wheel(tmp_path / "wheelhouse", [])
     pip_install(wheel, tmp_path / "release")
     command = tmp_path / "release" / "venv" / "bin" / "dorpskluis"
     assert subprocess.run([str(command)], capture_output=True, text=True, timeout=60).stdout == "9.9.9 here\n"
@@ -254,8 +233,33 @@ def test_the_real_installer_makes_a_virtualenv_from_the_wheelhouse_offline(tmp_p
 def test_the_real_installer_says_what_is_missing_from_the_wheelhouse(tmp_path):
     from firmware.updater import pip_install  # noqa: PLC0415
 
-    wheel = _tiny_wheel(tmp_path, ["dk-no-such-dependency==1.0"])
+    wheel = tiny_wheel(tmp_path / "wheelhouse", ["dk-no-such-dependency==1.0"])
     with pytest.raises(
         UpdateError, match="installing dorpskluis-9.9.9-py3-none-any.whl failed: .*dk-no-such-dependency"
     ):
         pip_install(wheel, tmp_path / "release")
+
+
+def test_a_release_installed_by_the_real_installer_runs_from_where_it_ends_up(tmp_path):
+    import subprocess  # noqa: PLC0415
+
+    from firmware.updater import pip_install  # noqa: PLC0415
+
+    wheel = tiny_wheel(tmp_path / "wheelhouse", [])
+    releases = Releases(tmp_path / "opt")
+    releases.install("9.9.9", lambda folder: pip_install(wheel, folder))
+    releases.switch("9.9.9")
+    # What systemd's ExecStart runs: through the link, with the #! line the virtualenv wrote.
+    command = tmp_path / "opt" / "current" / "venv" / "bin" / "dorpskluis"
+    assert subprocess.run([str(command)], capture_output=True, text=True, timeout=60).stdout == "9.9.9 here\n"
+
+
+def test_a_half_filled_release_is_filled_again_and_a_complete_one_kept(tmp_path):
+    releases = Releases(tmp_path / "opt")
+    half = releases.releases / "0.2.0"
+    (half / "venv").mkdir(parents=True)  # pip was cut off by a power cut
+    releases.install("0.2.0", lambda folder: fill(Path(WHEEL.format("0.2.0")), folder))
+    assert (half / "venv" / "bin" / "dorpskluis").is_file()
+    calls = []
+    releases.install("0.2.0", calls.append)
+    assert calls == []

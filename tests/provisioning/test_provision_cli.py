@@ -5,39 +5,19 @@ the project's config; then `dorpskluis provision revoke` takes it off the broker
 from __future__ import annotations
 
 import json
-import secrets
 import stat
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
-from dorpskluis.broker import free_port
-from dorpskluis.stack import CloudAdmin, CloudConfig, start_cloud, start_simulated_locker
+from dorpskluis.stack import start_simulated_locker
 from lockers.layout import demo_layout
 from tests.support import wait_until
 
 CLI = str(Path(sys.executable).with_name("dorpskluis"))
-
-
-@pytest.fixture
-def cloud(secured_broker, sqlite_url, tmp_path) -> Iterator[tuple[CloudConfig, CloudAdmin]]:
-    config = CloudConfig(
-        database_url=sqlite_url,
-        data_dir=tmp_path / "cloud",
-        broker=secured_broker,
-        admin_key=secrets.token_urlsafe(24),
-        http_port=free_port(),
-    )
-    process = start_cloud(config, tmp_path / "logs")
-    admin = CloudAdmin(config.url, config.admin_key)
-    yield config, admin
-    admin.close()
-    process.stop()
 
 
 def cli(*args: str, admin_key: str | None = None) -> subprocess.CompletedProcess:
@@ -45,8 +25,8 @@ def cli(*args: str, admin_key: str | None = None) -> subprocess.CompletedProcess
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
-def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_path, run_dir):
-    config, admin = cloud
+def test_provision_enroll_run_and_revoke_a_locker(secured_cloud, secured_broker, tmp_path, run_dir):
+    config, admin = secured_cloud
     layout = tmp_path / "layout.json"
     layout.write_text(demo_layout().model_dump_json())
     bundle = tmp_path / "bundle"
@@ -100,8 +80,8 @@ def test_provision_enroll_run_and_revoke_a_locker(cloud, secured_broker, tmp_pat
         agent.stop()
 
 
-def test_provisioning_refuses_clearly(cloud, tmp_path):
-    config, _admin = cloud
+def test_provisioning_refuses_clearly(secured_cloud, tmp_path):
+    config, _admin = secured_cloud
     layout = tmp_path / "layout.json"
     layout.write_text(demo_layout().model_dump_json())
     wrong_key = cli(
