@@ -80,18 +80,35 @@ class CloudRuntime:
     web: WebSessions
     auth_limiter: FailureLimiter
 
+    @property
+    def role(self) -> str:
+        """ "main", or "ingest" on an extra ingest node (DK_INGEST_TELEMETRY_ONLY): only the main node delivers
+        notifications, watches the clock and republishes desired states, so with several nodes nothing is sent
+        twice; an ingest node stores its share of the telemetry, and the main node's outbox poll sends what
+        that raised."""
+        return "ingest" if self.settings.ingest_telemetry_only else "main"
+
     def start(self) -> None:
         """Start delivering notifications, connect to the broker, ingest, republish desired states, watch."""
+        main = self.role == "main"
         self.exporter.start()
-        self.notifier.start()
+        if main:
+            self.notifier.start()
+            self.vendors.resign_codes()  # after a key rotation: vendor codes must outlive the old key
         self.presence.restart_clock()  # we heard nothing while we were down
-        self.vendors.resign_codes()  # after a key rotation: vendor codes must outlive the old key
         self.bridge.start(
             self.ingest.handle, self.ingest.telemetry_batch, FailedMessages(self.db).keep, self.ingest.presence_batch
         )
-        count = self.desired.publish_all()
-        self.watchdog.start()
-        log.info("cloud started: %d locker(s), MQTT %s:%s", count, self.settings.mqtt_host, self.settings.mqtt_port)
+        count = self.desired.publish_all() if main else 0
+        if main:
+            self.watchdog.start()
+        log.info(
+            "cloud started (%s node): %d locker(s), MQTT %s:%s",
+            self.role,
+            count,
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+        )
 
     def close(self) -> None:
         self.watchdog.stop()

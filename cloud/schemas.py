@@ -392,6 +392,9 @@ class ExportStatsOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+    role: Literal["main", "ingest"] = Field(
+        description="main: the node that sends notifications and watches the clock; ingest: an extra ingest node"
+    )
     mqtt_connected: bool
     ingest: IngestStatsOut
     export: ExportStatsOut = Field(description="InfluxDB export counters (enabled only when DK_INFLUX_URL is set)")

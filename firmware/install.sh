@@ -62,7 +62,10 @@ if $system; then
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-unknown}")
     [ "$codename" = bookworm ] || say "warning: this is $codename, not bookworm; carrying on"
     # python3-lgpio: gpiozero's pin library on bookworm (Pi 4 and Pi 5); the agent's virtualenv sees it.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv python3-lgpio >/dev/null
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q python3-venv python3-lgpio >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q python3-venv python3-lgpio >/dev/null; } ||
+        fail "could not install python3-venv and python3-lgpio (is the network up?)"
     if ! id dorpskluis >/dev/null 2>&1; then
         useradd --system --home-dir /var/lib/dorpskluis --shell /usr/sbin/nologin dorpskluis
         say "made the system user dorpskluis"
@@ -97,7 +100,9 @@ reboot=false
 mkdir -p "$(dirname "$boot_config")"
 touch "$boot_config"
 if ! grep -q '^# dorpskluis: begin' "$boot_config"; then
-    { echo "# dorpskluis: begin"; grep -v '^#' "$here/config.txt.fragment"; echo "# dorpskluis: end"; } >>"$boot_config"
+    # [all]: the file may end inside a conditional section ([cm4], [pi5]) that would otherwise swallow our lines.
+    { echo "# dorpskluis: begin"; echo "[all]"; grep -v '^#' "$here/config.txt.fragment"; echo "# dorpskluis: end"; } \
+        >>"$boot_config"
     reboot=true
     say "added the 1-wire overlay and the watchdog to $boot_config"
 fi
@@ -108,9 +113,17 @@ install -D -m 644 "$here/watchdog.conf" "$root/etc/systemd/system.conf.d/dorpskl
 
 # 5. Configuration and state: /etc/dorpskluis belongs to the agent's user, which enrolls and then reads it ----
 install -d -m 700 "$etc" "$state"
+token_of() { [ -f "$1/enrollment.json" ] && sha256sum <"$1/enrollment.json" | cut -d' ' -f1; }
 if [ -n "$bundle" ]; then
-    cp -R "$bundle/." "$etc/"
-    say "copied the bundle of $(sed -n 's/^locker = "\(.*\)"$/\1/p' "$etc/edge.toml") to $etc"
+    # A bundle enrolled before (its token used up) must not overwrite the credentials it brought: the stick may
+    # still hold it when the script runs again. A new bundle (a new token) replaces the old one.
+    if [ -f "$etc/.enrolled" ] && [ "$(token_of "$bundle")" = "$(cat "$etc/.enrolled")" ]; then
+        say "the bundle was enrolled already; keeping the credentials in $etc"
+    else
+        cp -R "$bundle/." "$etc/"
+        rm -f "$etc/.enrolled"
+        say "copied the bundle of $(sed -n 's/^locker = "\(.*\)"$/\1/p' "$etc/edge.toml") to $etc"
+    fi
 fi
 if $system; then
     chown -R dorpskluis:dorpskluis "$etc" "$state"
@@ -124,8 +137,11 @@ fi
 # 6. Enroll, then start ------------------------------------------------------------------------------------
 systemctl daemon-reload
 if [ -f "$etc/enrollment.json" ]; then
+    token=$(token_of "$etc")
     runuser -u dorpskluis -- "$opt/current/venv/bin/dorpskluis" edge enroll "$etc" ||
         fail "enrollment failed (see above); the bundle stays in $etc, run this again when the cloud is reachable"
+    echo "$token" >"$etc/.enrolled"
+    chown dorpskluis:dorpskluis "$etc/.enrolled"
 fi
 if ! grep -q '^password' "$etc/edge.toml" 2>/dev/null; then
     say "no enrolled locker in $etc yet: run this again with --bundle, then the agent starts"

@@ -21,6 +21,7 @@ def keys(runtime: RuntimeDep) -> KeysOut:
 def health(runtime: RuntimeDep) -> HealthOut:
     return HealthOut(
         status="ok",
+        role=runtime.role,
         mqtt_connected=runtime.bridge.connected,
         ingest=IngestStatsOut(**runtime.bridge.stats.snapshot()),
         export=ExportStatsOut(**dataclasses.asdict(runtime.exporter.stats())),

@@ -132,8 +132,26 @@ def test_the_simulated_lockers_only_come_with_their_profile_and_use_the_cloud_an
     services = load()["services"]
     simulated = services["simulated-lockers"]
     assert simulated["profiles"] == ["simulated"]
-    assert [name for name, service in services.items() if "profiles" in service] == ["simulated-lockers"]
+    assert {name: service["profiles"] for name, service in services.items() if "profiles" in service} == {
+        "cloud-ingest": ["scale"],
+        "simulated-lockers": ["simulated"],
+    }
     assert simulated["depends_on"]["cloud"]["condition"] == "service_healthy"
     assert simulated["environment"]["DK_CLOUD_URL"] == "http://cloud:8000"
     assert "--broker=mosquitto:1883" in simulated["command"]
     assert simulated["environment"]["DK_ADMIN_KEY"] == services["cloud"]["environment"]["DK_ADMIN_KEY"]
+
+
+def test_the_scale_profile_adds_an_ingest_node_sharing_the_main_nodes_telemetry_group():
+    services = load()["services"]
+    main, ingest = services["cloud"], services["cloud-ingest"]
+    assert main["environment"]["DK_MQTT_SHARE_GROUP"] == ingest["environment"]["DK_MQTT_SHARE_GROUP"] == "cloud"
+    assert "DK_INGEST_TELEMETRY_ONLY" not in main["environment"]
+    assert ingest["environment"]["DK_INGEST_TELEMETRY_ONLY"] == "true"
+    client_ids = {main["environment"].get("DK_MQTT_CLIENT_ID", "dk-cloud"), ingest["environment"]["DK_MQTT_CLIENT_ID"]}
+    assert len(client_ids) == 2, "each node needs its own client id (its own session on the broker)"
+    assert ingest["depends_on"] == {"cloud": {"condition": "service_healthy"}}  # the main node migrates first
+    assert ingest["ports"] == []
+    shared = ("DK_DATABASE_URL", "DK_MQTT_PASSWORD", "DK_SIGNING_KEY_FILE", "DK_LINK_SECRET_FILE", "DK_ADMIN_KEY")
+    assert all(ingest["environment"][key] == main["environment"][key] for key in shared)
+    assert ingest["secrets"] == main["secrets"] and ingest["build"] == main["build"]

@@ -4,6 +4,7 @@ second run changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -90,12 +91,13 @@ def test_boot_config_lines_go_after_what_the_pi_has_already(tmp_path):
     tiny_wheel(wheelhouse, [])
     boot = root / "boot" / "firmware" / "config.txt"
     boot.parent.mkdir(parents=True)
-    boot.write_text("[all]\ndtparam=audio=on\n")
+    boot.write_text("dtparam=audio=on\n[cm4]\notg_mode=1\n")  # ends inside a section for the CM4 only
     assert install("--wheelhouse", str(wheelhouse), "--root", str(root)).returncode == 0
     lines = boot.read_text().splitlines()
-    assert lines[:2] == ["[all]", "dtparam=audio=on"]
-    assert lines[2:] == [
+    assert lines[:3] == ["dtparam=audio=on", "[cm4]", "otg_mode=1"]
+    assert lines[3:] == [  # under [all]: on every Pi, not the CM4 only
         "# dorpskluis: begin",
+        "[all]",
         "dtoverlay=w1-gpio,gpiopin=4",
         "dtparam=watchdog=on",
         "# dorpskluis: end",
@@ -136,3 +138,24 @@ def test_a_dependency_missing_from_the_wheelhouse_is_named(tmp_path):
 def test_the_state_folder_of_a_pi_bundle_is_one_the_unit_lets_the_agent_write():
     unit = (FIRMWARE / "dorpskluis-edge.service").read_text().splitlines()
     assert f"ReadWritePaths={PI_STATE_DIR}" in unit and "ProtectSystem=strict" in unit
+
+
+def test_a_bundle_enrolled_before_does_not_overwrite_its_credentials_and_a_new_one_does(tmp_path, bundle):
+    wheelhouse, root = tmp_path / "wheelhouse", tmp_path / "root"
+    tiny_wheel(wheelhouse, [])
+    assert install("--wheelhouse", str(wheelhouse), "--bundle", str(bundle), "--root", str(root)).returncode == 0
+    etc = root / "etc" / "dorpskluis"
+    # What enrollment on the Pi leaves (the script's step 6): credentials in, token gone, the token's mark.
+    enrolled = '[mqtt]\nusername = "kerk-7"\npassword = "the locker\'s own"\n'
+    (etc / "edge.toml").write_text(enrolled)
+    (etc / "enrollment.json").unlink()
+    (etc / ".enrolled").write_text(hashlib.sha256((bundle / "enrollment.json").read_bytes()).hexdigest() + "\n")
+    again = install("--wheelhouse", str(wheelhouse), "--bundle", str(bundle), "--root", str(root))
+    assert again.returncode == 0, again.stderr
+    assert "the bundle was enrolled already" in again.stdout
+    assert (etc / "edge.toml").read_text() == enrolled and not (etc / "enrollment.json").exists()
+    (bundle / "enrollment.json").write_text(json.dumps({"locker": "kerk-7", "token": "a new one"}))  # a rotation
+    rotated = install("--wheelhouse", str(wheelhouse), "--bundle", str(bundle), "--root", str(root))
+    assert rotated.returncode == 0, rotated.stderr
+    assert "copied the bundle of kerk-7" in rotated.stdout
+    assert (etc / "enrollment.json").exists() and not (etc / ".enrolled").exists()
