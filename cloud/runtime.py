@@ -82,10 +82,10 @@ class CloudRuntime:
 
     @property
     def role(self) -> str:
-        """ "main", or "ingest" on an extra ingest node (DK_INGEST_TELEMETRY_ONLY): only the main node delivers
-        notifications, watches the clock and republishes desired states, so with several nodes nothing is sent
-        twice; an ingest node stores its share of the telemetry, and the main node's outbox poll sends what
-        that raised."""
+        """The node's role: "ingest" on an extra ingest node (DK_INGEST_TELEMETRY_ONLY), else "main". Only the
+        main node delivers notifications, watches the clock and republishes desired states, so with several nodes
+        nothing is sent twice; an ingest node stores its share of the telemetry, and the main node's outbox poll
+        sends what that raised."""
         return "ingest" if self.settings.ingest_telemetry_only else "main"
 
     def start(self) -> None:
